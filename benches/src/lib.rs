@@ -1,0 +1,1 @@
+//! Benchmarks live in `benches/`; see README.md there for the numbers.

@@ -1,0 +1,172 @@
+//! The config sections. Every field is documented and has a default, so `ttlc` runs against the
+//! local stack with no file at all.
+
+use serde::{Deserialize, Serialize};
+
+/// Kafka-protocol broker (Redpanda in production, Tansu locally).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma separated. Env: `TTLC_BROKERS`.
+    pub brokers: String,
+    /// Prefix of every topic name, e.g. `ttlc.` gives `ttlc.raw`. Env: `TTLC_TOPIC_PREFIX`.
+    pub topic_prefix: String,
+    /// How long a consumer fetch waits for data. Low values matter on Tansu, whose long-poll caps
+    /// a consumer at a few tens of thousands of records/s with librdkafka's default 500 ms.
+    pub fetch_wait_max_ms: u32,
+    /// Producer linger: small batches trade a little latency for much higher throughput.
+    pub linger_ms: u32,
+    /// Timeout for admin and metadata requests, in milliseconds.
+    pub admin_timeout_ms: u64,
+    /// Consumer group partition assignment strategy (`cooperative-sticky` or `range,roundrobin`).
+    pub assignment_strategy: String,
+    /// Extra librdkafka properties passed through verbatim to every client (e.g. SASL settings for
+    /// a managed Redpanda). Secrets among them belong in the environment: `TTLC__KAFKA__EXTRA__…`.
+    pub extra: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            topic_prefix: "ttlc.".into(),
+            fetch_wait_max_ms: 10,
+            linger_ms: 5,
+            admin_timeout_ms: 10_000,
+            assignment_strategy: "cooperative-sticky".into(),
+            extra: Default::default(),
+        }
+    }
+}
+
+/// Topic declarations applied by `ttlc topics apply`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TopicsConfig {
+    /// 1 locally, 3 in production.
+    pub replication_factor: i32,
+    /// Partition count overrides by topic name (`raw`, `unified`, `actions`, `dlq`).
+    pub partitions: std::collections::BTreeMap<String, i32>,
+}
+
+impl Default for TopicsConfig {
+    fn default() -> Self {
+        TopicsConfig { replication_factor: 1, partitions: Default::default() }
+    }
+}
+
+/// How every consuming stage batches, retries and shuts down.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunnerConfig {
+    /// Most records handed to a stage at once; this also bounds memory per stage.
+    pub batch_size: usize,
+    /// Longest wait to fill a batch before handling what arrived, in milliseconds.
+    pub batch_timeout_ms: u64,
+    /// First retry delay for a retryable batch failure, in milliseconds.
+    pub retry_initial_ms: u64,
+    /// Retry delay cap, in milliseconds. Retries of a batch never give up on their own: an outage
+    /// pauses the stage rather than dropping data. Shutdown interrupts them.
+    pub retry_max_ms: u64,
+    /// How long shutdown may take to flush and commit before the process exits anyway.
+    pub shutdown_timeout_ms: u64,
+    /// Consumer group id prefix: groups are `<prefix><stage>`. Empty in production (`normalizer`,
+    /// `archive-pg`, …); tests set a unique prefix so runs never share offsets.
+    pub group_prefix: String,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            batch_size: 2_000,
+            batch_timeout_ms: 50,
+            retry_initial_ms: 200,
+            retry_max_ms: 30_000,
+            shutdown_timeout_ms: 10_000,
+            group_prefix: String::new(),
+        }
+    }
+}
+
+/// PostgreSQL, the system of record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// Connection URL of the application role. Env: `TTLC_DATABASE_URL`. The default matches
+    /// `deploy/local/stack.sh` (a local development role, not a secret).
+    pub url: String,
+    /// Apply migrations when a stage that needs the database starts.
+    pub migrate_on_start: bool,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig {
+            url: "postgres://ttlc:ttlc@127.0.0.1:5432/ttlc".into(),
+            migrate_on_start: true,
+        }
+    }
+}
+
+/// ClickHouse, the analytics store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClickhouseConfig {
+    /// HTTP URL with the database as its path. Env: `TTLC_CLICKHOUSE_URL`.
+    pub url: String,
+    /// Apply the ClickHouse DDL when a stage that needs it starts.
+    pub migrate_on_start: bool,
+}
+
+impl Default for ClickhouseConfig {
+    fn default() -> Self {
+        ClickhouseConfig { url: "http://127.0.0.1:8123/ttlc".into(), migrate_on_start: true }
+    }
+}
+
+/// The HTTP API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address. Env: `TTLC_HTTP_ADDR`.
+    pub addr: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { addr: "127.0.0.1:8080".into() }
+    }
+}
+
+/// TikTok ingest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Base URL of the Euler-compatible sign server. Env: `TTLC_SIGN_API_URL`. The API key is a
+    /// secret: `TTLC_SIGN_API_KEY`, environment only.
+    pub sign_api_url: String,
+    /// Channels (`@uniqueId`) started at boot.
+    pub channels: Vec<String>,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig { sign_api_url: "https://tiktok.eulerstream.com".into(), channels: Vec::new() }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `json` (structured, for production) or `pretty` (for a terminal).
+    pub format: String,
+    /// A tracing filter such as `info` or `ttlc_core=debug,info`. `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: "json".into(), level: "info".into() }
+    }
+}

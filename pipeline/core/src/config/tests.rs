@@ -1,0 +1,64 @@
+use std::collections::HashMap;
+use std::io::Write;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> =
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    move |k| map.get(k).cloned()
+}
+
+fn file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+#[test]
+fn defaults_need_no_file() {
+    let c = Config::load_with(None, env(&[])).unwrap();
+    assert_eq!(c.kafka.brokers, "127.0.0.1:9092");
+    assert_eq!(c.kafka.topic_prefix, "ttlc.");
+    assert_eq!(c.http.addr, "127.0.0.1:8080");
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let f = file("[kafka]\nbrokers = \"file:1\"\ntopic_prefix = \"f.\"\n");
+    let c = Config::load_with(Some(f.path()), env(&[("TTLC_BROKERS", "env:2")])).unwrap();
+    assert_eq!(c.kafka.brokers, "env:2");
+    assert_eq!(c.kafka.topic_prefix, "f.");
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_their_name() {
+    let f = file("[kafka]\nbrokerz = \"x\"\n");
+    let err = Config::load_with(Some(f.path()), env(&[])).unwrap_err().to_string();
+    assert!(err.contains("brokerz"), "{err}");
+    let f = file("[nope]\n");
+    assert!(Config::load_with(Some(f.path()), env(&[])).is_err());
+}
+
+#[test]
+fn secrets_cannot_come_from_the_file() {
+    let f = file("jwt_secret = \"x\"\n");
+    assert!(Config::load_with(Some(f.path()), env(&[])).is_err());
+    let c = Config::load_with(None, env(&[("TTLC_JWT_SECRET", "s3cret")])).unwrap();
+    assert_eq!(c.secrets.jwt_secret.as_ref().map(|s| s.expose()), Some("s3cret"));
+    assert!(!format!("{c:?}").contains("s3cret"));
+}
+
+#[test]
+fn missing_file_is_an_error() {
+    assert!(matches!(
+        Config::load_with(Some(Path::new("/nonexistent/ttlc.toml")), env(&[])),
+        Err(ConfigError::Missing(_))
+    ));
+}
+
+#[test]
+fn passwords_are_redacted() {
+    assert_eq!(redact_url("postgres://u:p@h/db"), "postgres://u:***@h/db");
+    assert_eq!(redact_url("http://h:8123/db"), "http://h:8123/db");
+}
