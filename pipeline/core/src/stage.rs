@@ -74,6 +74,11 @@ pub trait Stage: Send + 'static {
     /// The stage name: consumer group id, metric label and the DLQ record's `stage`.
     fn name(&self) -> &'static str;
 
+    /// The consumer group name (before `runner.group_prefix`); the stage name unless overridden.
+    fn group(&self) -> &'static str {
+        self.name()
+    }
+
     /// The topics this stage consumes.
     fn inputs(&self) -> Vec<Topic>;
 

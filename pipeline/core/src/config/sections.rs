@@ -97,6 +97,17 @@ pub struct PostgresConfig {
     pub url: String,
     /// Apply migrations when a stage that needs the database starts.
     pub migrate_on_start: bool,
+    /// Role the stages switch to (`SET ROLE`) after connecting, so their writes run with the
+    /// application privileges (no UPDATE/DELETE on `events`) even when `url` logs in as the schema
+    /// owner that applies migrations. Empty: keep the login role (when `url` already logs in as a
+    /// member of the application role).
+    pub app_role: String,
+    /// How long to wait for a connection to PostgreSQL, in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Longest time one batch write (COPY, merge, commit) may take before the connection is
+    /// dropped and the batch retried, in milliseconds. Guards against a half-open connection
+    /// stalling a stage forever.
+    pub write_timeout_ms: u64,
 }
 
 impl Default for PostgresConfig {
@@ -104,6 +115,9 @@ impl Default for PostgresConfig {
         PostgresConfig {
             url: "postgres://ttlc:ttlc@127.0.0.1:5432/ttlc".into(),
             migrate_on_start: true,
+            app_role: "ttlc_app".into(),
+            connect_timeout_ms: 5_000,
+            write_timeout_ms: 60_000,
         }
     }
 }
@@ -116,11 +130,18 @@ pub struct ClickhouseConfig {
     pub url: String,
     /// Apply the ClickHouse DDL when a stage that needs it starts.
     pub migrate_on_start: bool,
+    /// Longest time one batch insert may take before it is abandoned and retried, in
+    /// milliseconds.
+    pub write_timeout_ms: u64,
 }
 
 impl Default for ClickhouseConfig {
     fn default() -> Self {
-        ClickhouseConfig { url: "http://127.0.0.1:8123/ttlc".into(), migrate_on_start: true }
+        ClickhouseConfig {
+            url: "http://127.0.0.1:8123/ttlc".into(),
+            migrate_on_start: true,
+            write_timeout_ms: 60_000,
+        }
     }
 }
 
@@ -147,11 +168,70 @@ pub struct IngestConfig {
     pub sign_api_url: String,
     /// Channels (`@uniqueId`) started at boot.
     pub channels: Vec<String>,
+    /// Which sign endpoint to call: `fetch` (`GET /webcast/fetch?room_id=…`, default) or `connect`
+    /// (the newer `GET /webcast/rooms/{room_id}/connect`).
+    pub sign_endpoint: String,
+    /// TikTok's website, used to resolve `@uniqueId` to a room id (page data, then the live API).
+    /// Default `https://www.tiktok.com`; tests point it at the mock TikTok server.
+    pub tiktok_web_url: String,
+    /// User-Agent sent to the sign server, TikTok's website and the push WebSocket; TikTok ties the
+    /// signed URL and cookies to it, so all three must match.
+    pub user_agent: String,
+    /// Sign requests per second shared by every channel of the process (default 5), so starting
+    /// 100 channels never stampedes the signer.
+    pub sign_requests_per_sec: f64,
+    /// Sign requests in flight at once across all channels (default 4).
+    pub sign_max_concurrent: usize,
+    /// First reconnect delay in milliseconds (default 1000); doubles per failed attempt.
+    pub reconnect_initial_ms: u64,
+    /// Reconnect delay cap in milliseconds (default 60000).
+    pub reconnect_max_ms: u64,
+    /// Random spread of each reconnect delay, as a fraction (default 0.2 = ±20%).
+    pub reconnect_jitter: f64,
+    /// Consecutive failed attempts before a channel gives up; 0 (default) retries forever.
+    pub reconnect_max_attempts: u32,
+    /// Heartbeat interval in milliseconds when the server does not negotiate one (default 10000).
+    pub heartbeat_interval_ms: u64,
+    /// A connection with no frame from the server for this long (ms) is considered dead and
+    /// reconnected (default 30000). TikTok answers every heartbeat, so silence means trouble.
+    pub idle_timeout_ms: u64,
+    /// Timeout for each HTTP request and the WebSocket handshake, in milliseconds (default 10000).
+    pub request_timeout_ms: u64,
+    /// Quiet period after the last frame of a gift streak before ingest synthesizes its missing
+    /// final frame, in milliseconds (default 10000).
+    pub gift_streak_quiet_ms: u64,
+    /// Envelopes buffered between channel tasks and the Kafka publisher (default 10000). When it is
+    /// full, channels wait: a slow broker slows ingest instead of growing memory.
+    pub publish_queue: usize,
+    /// Records handed to the producer but not yet acknowledged (default 20000).
+    pub publish_max_in_flight: usize,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        IngestConfig { sign_api_url: "https://tiktok.eulerstream.com".into(), channels: Vec::new() }
+        IngestConfig {
+            sign_api_url: "https://tiktok.eulerstream.com".into(),
+            channels: Vec::new(),
+            sign_endpoint: "fetch".into(),
+            tiktok_web_url: "https://www.tiktok.com".into(),
+            user_agent: concat!(
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 ",
+                "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+            )
+            .into(),
+            sign_requests_per_sec: 5.0,
+            sign_max_concurrent: 4,
+            reconnect_initial_ms: 1_000,
+            reconnect_max_ms: 60_000,
+            reconnect_jitter: 0.2,
+            reconnect_max_attempts: 0,
+            heartbeat_interval_ms: 10_000,
+            idle_timeout_ms: 30_000,
+            request_timeout_ms: 10_000,
+            gift_streak_quiet_ms: 10_000,
+            publish_queue: 10_000,
+            publish_max_in_flight: 20_000,
+        }
     }
 }
 

@@ -1,0 +1,42 @@
+//! One module per subcommand family.
+
+pub(crate) mod dlq;
+pub(crate) mod normalize;
+pub(crate) mod pending;
+pub(crate) mod topics;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use ttlc_core::config::Config;
+
+use crate::Command;
+
+pub(crate) fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    let config = Config::load(path).context("loading configuration")?;
+    ttlc_core::telemetry::init_logging(&config.log);
+    Ok(config)
+}
+
+pub(crate) async fn dispatch(config: Option<&Path>, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Topics(cmd) => topics::run(load_config(config)?, cmd).await,
+        Command::Normalize(args) => normalize::run(config, args).await,
+        Command::Dlq(cmd) => dlq::run(load_config(config)?, cmd).await,
+        Command::Migrate => pending::not_yet("migrate", 4),
+        Command::Ingest => pending::not_yet("ingest", 5),
+        Command::ArchivePg => pending::not_yet("archive-pg", 4),
+        Command::ArchiveCh => pending::not_yet("archive-ch", 4),
+        Command::Rules => pending::not_yet("rules", 6),
+        Command::Execute => pending::not_yet("execute", 6),
+        Command::Api => pending::not_yet("api", 7),
+        Command::All => pending::not_yet("all", 8),
+        Command::Replay(_) => pending::not_yet("replay", 5),
+        Command::Token(_) => pending::not_yet("token", 7),
+        Command::Prune => pending::not_yet("prune", 4),
+        Command::GdprErase(_) => pending::not_yet("gdpr-erase", 4),
+        Command::Bench => pending::not_yet("bench", 3),
+        Command::Dev(_) => pending::not_yet("dev mock-tiktok", 5),
+    }
+}

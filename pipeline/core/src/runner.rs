@@ -1,1 +1,0 @@
-//! The stage runner (consume → handle → produce → commit).
