@@ -57,8 +57,9 @@ enum Command {
     Prune,
     /// Erase a user's data (GDPR), audited in gdpr_erasures.
     GdprErase(commands::pending::GdprArgs),
-    /// Benchmarks and load generators.
-    Bench,
+    /// Benchmarks and load generators against the local stack.
+    #[command(subcommand)]
+    Bench(commands::bench::BenchCommand),
     /// Development tools.
     #[command(subcommand)]
     Dev(commands::pending::DevCommand),

@@ -16,13 +16,18 @@ fn ttlc(prefix: &str, args: &[&str]) -> std::process::Output {
 
 fn partitions_seen_by_confluent_kafka(prefix: &str) -> BTreeMap<String, i32> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let python = std::env::var("TTLC_TEST_PYTHON").unwrap_or_else(|_| "/opt/ttlc/venv/bin/python".into());
+    let python =
+        std::env::var("TTLC_TEST_PYTHON").unwrap_or_else(|_| "/opt/ttlc/venv/bin/python".into());
     let out = Command::new(python)
         .arg(format!("{root}/deploy/local/check_topics.py"))
         .args(["--brokers", &ttlc_testkit::brokers(), "--prefix", prefix])
         .output()
         .expect("run check_topics.py (deploy/local/stack.sh up creates the venv)");
-    assert!(out.status.success(), "check_topics.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "check_topics.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("check_topics.py prints JSON")
 }
 
@@ -31,7 +36,11 @@ fn apply_creates_declared_topics_once() {
     let prefix = ttlc_testkit::unique_prefix("topics");
     let first = ttlc(&prefix, &["topics", "apply"]);
     let stdout = String::from_utf8_lossy(&first.stdout);
-    assert!(first.status.success(), "apply failed: {stdout} {}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "apply failed: {stdout} {}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     assert_eq!(stdout.matches("created").count(), 4, "{stdout}");
 
     let expected: BTreeMap<String, i32> =

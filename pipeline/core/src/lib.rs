@@ -8,6 +8,7 @@
 pub mod config;
 pub mod error;
 pub mod kafka;
+pub mod retry;
 pub mod runner;
 pub mod shutdown;
 pub mod stage;

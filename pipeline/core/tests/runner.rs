@@ -108,7 +108,8 @@ async fn outputs_dlq_and_per_key_order() {
         assert!(seq > prev, "order broken for {text}");
     }
 
-    let rec: ttlc_schemas::DlqRecord = serde_json::from_slice(dlq[0].payload.as_ref().unwrap()).unwrap();
+    let rec: ttlc_schemas::DlqRecord =
+        serde_json::from_slice(dlq[0].payload.as_ref().unwrap()).unwrap();
     assert_eq!(rec.stage, "echo");
     assert_eq!(rec.reason, "test_bad");
     assert!(rec.payload.starts_with("bad-"));

@@ -97,20 +97,27 @@ pub(crate) async fn run(config: Config, command: DlqCommand) -> anyhow::Result<E
                 if dry_run {
                     continue;
                 }
-                let headers = OwnedHeaders::new()
-                    .insert(Header { key: "redriven-from", value: Some(&format!("{partition}/{offset}")) });
+                let headers = OwnedHeaders::new().insert(Header {
+                    key: "redriven-from",
+                    value: Some(&format!("{partition}/{offset}")),
+                });
                 let mut out = FutureRecord::to(&record.topic).payload(&bytes).headers(headers);
                 if let Some(key) = &record.key {
                     out = out.key(key.as_bytes());
                 }
                 // Enqueue without awaiting so deliveries overlap; acks are awaited below.
-                let delivery = producer.send_result(out).map_err(|(e, _)| anyhow::anyhow!("re-drive: {e}"))?;
+                let delivery =
+                    producer.send_result(out).map_err(|(e, _)| anyhow::anyhow!("re-drive: {e}"))?;
                 pending.push(delivery);
             }
             for delivery in futures::future::join_all(pending).await {
                 delivery?.map_err(|(e, _)| anyhow::anyhow!("re-drive failed: {e}"))?;
             }
-            eprintln!("{} record(s) {}.", selected.len(), if dry_run { "selected" } else { "re-driven" });
+            eprintln!(
+                "{} record(s) {}.",
+                selected.len(),
+                if dry_run { "selected" } else { "re-driven" }
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

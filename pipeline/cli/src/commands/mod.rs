@@ -1,8 +1,10 @@
 //! One module per subcommand family.
 
+pub(crate) mod bench;
 pub(crate) mod dlq;
 pub(crate) mod normalize;
 pub(crate) mod pending;
+pub(crate) mod stages;
 pub(crate) mod topics;
 
 use std::path::Path;
@@ -24,10 +26,10 @@ pub(crate) async fn dispatch(config: Option<&Path>, command: Command) -> anyhow:
         Command::Topics(cmd) => topics::run(load_config(config)?, cmd).await,
         Command::Normalize(args) => normalize::run(config, args).await,
         Command::Dlq(cmd) => dlq::run(load_config(config)?, cmd).await,
-        Command::Migrate => pending::not_yet("migrate", 4),
+        Command::Migrate => stages::migrate(load_config(config)?).await,
         Command::Ingest => pending::not_yet("ingest", 5),
-        Command::ArchivePg => pending::not_yet("archive-pg", 4),
-        Command::ArchiveCh => pending::not_yet("archive-ch", 4),
+        Command::ArchivePg => stage(config, stages::archive_pg).await,
+        Command::ArchiveCh => stage(config, stages::archive_ch).await,
         Command::Rules => pending::not_yet("rules", 6),
         Command::Execute => pending::not_yet("execute", 6),
         Command::Api => pending::not_yet("api", 7),
@@ -36,7 +38,19 @@ pub(crate) async fn dispatch(config: Option<&Path>, command: Command) -> anyhow:
         Command::Token(_) => pending::not_yet("token", 7),
         Command::Prune => pending::not_yet("prune", 4),
         Command::GdprErase(_) => pending::not_yet("gdpr-erase", 4),
-        Command::Bench => pending::not_yet("bench", 3),
+        Command::Bench(cmd) => bench::run(config, cmd).await,
         Command::Dev(_) => pending::not_yet("dev mock-tiktok", 5),
     }
+}
+
+/// Runs one stage as the whole process, stopped by SIGINT/SIGTERM.
+async fn stage<F, Fut>(config: Option<&Path>, f: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(Config, tokio_util::sync::CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let config = load_config(config)?;
+    let shutdown = ttlc_core::shutdown::install();
+    f(config, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -21,7 +21,9 @@ pub(crate) fn plan(config: &Config) -> anyhow::Result<TopicPlan> {
     let mut overrides = Vec::new();
     for (name, partitions) in &config.topics.partitions {
         let topic = Topic::parse(name).ok_or_else(|| {
-            anyhow::anyhow!("topics.partitions: unknown topic {name:?} (raw, unified, actions, dlq)")
+            anyhow::anyhow!(
+                "topics.partitions: unknown topic {name:?} (raw, unified, actions, dlq)"
+            )
         })?;
         overrides.push((topic, *partitions));
     }

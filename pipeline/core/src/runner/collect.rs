@@ -73,7 +73,9 @@ fn to_input(m: &BorrowedMessage<'_>) -> InputRecord {
     let headers = m
         .headers()
         .map(|h| {
-            h.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec).unwrap_or_default())).collect()
+            h.iter()
+                .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec).unwrap_or_default()))
+                .collect()
         })
         .unwrap_or_default();
     InputRecord {

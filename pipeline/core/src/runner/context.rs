@@ -26,13 +26,21 @@ impl ConsumerContext for RunnerContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(partitions) => {
-                tracing::info!(stage = self.stage, partitions = partitions.count(), "Partitions revoked; committing stored offsets.");
+                tracing::info!(
+                    stage = self.stage,
+                    partitions = partitions.count(),
+                    "Partitions revoked; committing stored offsets."
+                );
                 if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
                     tracing::debug!(stage = self.stage, %error, "Commit on revoke had nothing to commit or failed.");
                 }
             }
             Rebalance::Assign(partitions) => {
-                tracing::info!(stage = self.stage, partitions = partitions.count(), "Partitions assigned.");
+                tracing::info!(
+                    stage = self.stage,
+                    partitions = partitions.count(),
+                    "Partitions assigned."
+                );
             }
             Rebalance::Error(error) => {
                 tracing::warn!(stage = self.stage, %error, "Rebalance error.");

@@ -118,7 +118,9 @@ pub async fn run<S: Stage>(
         Err(KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {
             tracing::info!(stage = name, "Stage stopped; no new offsets to commit.")
         }
-        Err(error) => tracing::warn!(stage = name, %error, "Final commit failed; uncommitted records will be re-delivered."),
+        Err(error) => {
+            tracing::warn!(stage = name, %error, "Final commit failed; uncommitted records will be re-delivered.")
+        }
     }
     consumer.unsubscribe();
     result

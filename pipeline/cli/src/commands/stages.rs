@@ -1,0 +1,52 @@
+//! The consuming stages as subcommands: build the stage, hand it to the runner.
+
+use std::process::ExitCode;
+
+use tokio_util::sync::CancellationToken;
+use ttlc_core::Stage;
+use ttlc_core::config::Config;
+
+/// Runs `stage` until shutdown; a fatal stage error is the command's error.
+pub(crate) async fn run_stage<S: Stage>(
+    stage: S,
+    config: &Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    ttlc_core::runner::run(stage, config, shutdown).await?;
+    Ok(())
+}
+
+pub(crate) async fn archive_pg(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let Some(stage) = ttlc_core::retry::until_ready("postgres", &shutdown, || {
+        ttlc_archive::PgArchiver::connect(&config)
+    })
+    .await
+    else {
+        return Ok(());
+    };
+    run_stage(stage, &config, shutdown).await
+}
+
+pub(crate) async fn archive_ch(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let Some(stage) = ttlc_core::retry::until_ready("clickhouse", &shutdown, || {
+        ttlc_archive::ChArchiver::connect(&config)
+    })
+    .await
+    else {
+        return Ok(());
+    };
+    run_stage(stage, &config, shutdown).await
+}
+
+pub(crate) async fn normalize(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    run_stage(ttlc_normalize::NormalizeStage::new(), &config, shutdown).await
+}
+
+/// `ttlc migrate`: both stores, reporting what was applied.
+pub(crate) async fn migrate(config: Config) -> anyhow::Result<ExitCode> {
+    let pg = ttlc_archive::migrate_postgres(&config.postgres.url).await?;
+    println!("postgres: applied {:?}, already applied {:?}", pg.applied, pg.already_applied);
+    let ch = ttlc_archive::migrate_clickhouse(&config.clickhouse.url).await?;
+    println!("clickhouse: applied {:?}, already applied {:?}", ch.applied, ch.already_applied);
+    Ok(ExitCode::SUCCESS)
+}
