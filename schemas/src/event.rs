@@ -162,6 +162,56 @@ pub struct UnifiedEvent {
 }
 
 impl UnifiedEvent {
+    /// Checks what the type system cannot: `schemaVersion`, `triggerId` and the payload agree with
+    /// `eventType`, the payload is not empty, FOLLOW/SHARE carry their canonical `displayType`,
+    /// `eventId` is a lowercase hex SHA-256 and `seqNo` is not negative. Deserialization and the
+    /// Avro codec both run it, so an incoherent event is never read or written.
+    pub fn check_coherent(&self) -> Result<(), String> {
+        if self.schema_version != SCHEMA_VERSION {
+            return Err(format!("unsupported schemaVersion {:?}", self.schema_version));
+        }
+        if self.trigger_id != self.event_type.trigger_id() {
+            return Err(format!(
+                "triggerId {} does not match eventType {} (expected {})",
+                self.trigger_id,
+                self.event_type,
+                self.event_type.trigger_id()
+            ));
+        }
+        if !is_sha256_hex(&self.event_id) {
+            return Err(format!(
+                "eventId {:?} is not a lowercase hex SHA-256 (64 characters)",
+                self.event_id
+            ));
+        }
+        if let Some(seq) = self.seq_no.filter(|n| *n < 0) {
+            return Err(format!("seqNo {seq} is negative"));
+        }
+        if let Some(p) = &self.payload {
+            if p.event_type() != self.event_type {
+                return Err(format!("a {} payload on a {} event", p.event_type(), self.event_type));
+            }
+            if p.is_empty() {
+                return Err(format!(
+                    "empty {} payload: leave payload out instead of sending {{}}",
+                    self.event_type
+                ));
+            }
+            let canonical = match p {
+                Payload::Follow(s) => Some((s, SocialPayload::FOLLOW)),
+                Payload::Share(s) => Some((s, SocialPayload::SHARE)),
+                _ => None,
+            };
+            if let Some((s, want)) = canonical.filter(|(s, want)| s.display_type != *want) {
+                return Err(format!(
+                    "{} displayType must be {want:?}, found {:?}",
+                    self.event_type, s.display_type
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// True for a GIFT event that counts toward money and gift totals: the final frame of a streak,
     /// or a gift that is not a streak at all. False for every other event.
     pub fn is_final_gift_frame(&self) -> bool {
@@ -205,6 +255,32 @@ impl Payload {
             Payload::Disconnected(_) => EventType::Disconnected,
             Payload::Error(_) => EventType::Error,
             Payload::Raw(_) => EventType::Raw,
+        }
+    }
+
+    /// True when the payload would serialize as `{}` (every field of an all-optional payload is
+    /// absent). Such a payload must be left out: under the seed's `oneOf` it is ambiguous.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Payload::Join(j) => j.viewer_count.is_none() && j.action_id.is_none(),
+            Payload::Subscribe(s) => s.sub_month.is_none(),
+            Payload::Battle(b) => {
+                b.battle_id.is_none() && b.battle_status.is_none() && b.participants.is_none()
+            }
+            Payload::Connected(c) => {
+                c.room_id.is_none() && c.is_connected.is_none() && c.provider.is_none()
+            }
+            Payload::Disconnected(d) => {
+                d.code.is_none() && d.reason.is_none() && d.will_reconnect.is_none()
+            }
+            Payload::Chat(_)
+            | Payload::Gift(_)
+            | Payload::Like(_)
+            | Payload::Follow(_)
+            | Payload::Share(_)
+            | Payload::Emote(_)
+            | Payload::Error(_)
+            | Payload::Raw(_) => false,
         }
     }
 
@@ -405,6 +481,10 @@ pub struct RawPayload {
     pub data: Option<Map<String, Value>>,
 }
 
+fn is_sha256_hex(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 mod wire {
     //! The JSON shape as received; converted into [`UnifiedEvent`] once the payload is parsed as
     //! the type its `eventType` names.
@@ -435,9 +515,8 @@ mod wire {
         type Error = String;
 
         fn try_from(w: UnifiedEventWire) -> Result<Self, String> {
-            if w.schema_version != SCHEMA_VERSION {
-                return Err(format!("unsupported schemaVersion {:?}", w.schema_version));
-            }
+            // Checked before the payload is parsed so a wrong triggerId is reported as such, not
+            // as a payload error.
             if w.trigger_id != w.event_type.trigger_id() {
                 return Err(format!(
                     "triggerId {} does not match eventType {} (expected {})",
@@ -451,7 +530,7 @@ mod wire {
                 .map(|p| Payload::from_json(w.event_type, p))
                 .transpose()
                 .map_err(|e| format!("payload is not a valid {} payload: {e}", w.event_type))?;
-            Ok(UnifiedEvent {
+            let event = UnifiedEvent {
                 schema_version: w.schema_version,
                 event_id: w.event_id,
                 event_type: w.event_type,
@@ -464,7 +543,9 @@ mod wire {
                 seq_no: w.seq_no,
                 user: w.user,
                 payload,
-            })
+            };
+            event.check_coherent()?;
+            Ok(event)
         }
     }
 }
