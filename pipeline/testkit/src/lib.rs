@@ -79,7 +79,12 @@ pub async fn produce(config: &Config, topic: Topic, records: &[(Vec<u8>, Vec<u8>
 
 /// Reads `topic` from the beginning until `expected` records arrived or nothing new came for
 /// `quiet`; returns what was read, in per-partition order.
-pub fn read_all(config: &Config, topic: Topic, expected: usize, quiet: Duration) -> Vec<InputRecord> {
+pub fn read_all(
+    config: &Config,
+    topic: Topic,
+    expected: usize,
+    quiet: Duration,
+) -> Vec<InputRecord> {
     let name = topic.full_name(&config.kafka.topic_prefix);
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &config.kafka.brokers)

@@ -1,5 +1,6 @@
 //! One module per subcommand family.
 
+pub(crate) mod all;
 pub(crate) mod bench;
 pub(crate) mod dlq;
 pub(crate) mod normalize;
@@ -33,7 +34,7 @@ pub(crate) async fn dispatch(config: Option<&Path>, command: Command) -> anyhow:
         Command::Rules => pending::not_yet("rules", 6),
         Command::Execute => pending::not_yet("execute", 6),
         Command::Api => pending::not_yet("api", 7),
-        Command::All => pending::not_yet("all", 8),
+        Command::All => all::run(load_config(config)?).await,
         Command::Replay(_) => pending::not_yet("replay", 5),
         Command::Token(_) => pending::not_yet("token", 7),
         Command::Prune => pending::not_yet("prune", 4),
