@@ -34,6 +34,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub ingest: IngestConfig,
     pub log: LogConfig,
+    pub rules: RulesConfig,
+    pub execute: ExecuteConfig,
     /// Read from the environment only; never serialized, never accepted from a file.
     #[serde(skip)]
     pub secrets: Secrets,

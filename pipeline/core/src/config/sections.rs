@@ -151,11 +151,59 @@ impl Default for ClickhouseConfig {
 pub struct HttpConfig {
     /// Listen address. Env: `TTLC_HTTP_ADDR`.
     pub addr: String,
+    /// Development mode (default false): internal error details appear in responses. Never in
+    /// production, where a 500 says only "internal error" and the details go to the log.
+    pub dev_mode: bool,
+    /// Sustained requests per second allowed from one client IP (default 50).
+    pub rate_limit_ip_per_sec: f64,
+    /// Burst above the sustained IP rate (default 200 requests).
+    pub rate_limit_ip_burst: u32,
+    /// Sustained requests per second allowed for one authenticated user (`sub`, default 20).
+    pub rate_limit_user_per_sec: f64,
+    /// Burst above the sustained user rate (default 100 requests).
+    pub rate_limit_user_burst: u32,
+    /// Live connections (SSE and WebSocket) one user may hold open at once (default 10).
+    pub max_connections_per_user: usize,
+    /// Largest request body accepted, in bytes (default 65536: rule writes are the largest bodies).
+    pub max_body_bytes: usize,
+    /// PEM public key verifying production tokens (RS256 or ES256, see `jwt_algorithm`). Empty
+    /// (default): tokens are HS256, verified with the `TTLC_JWT_SECRET` environment secret.
+    pub jwt_public_key_path: String,
+    /// `RS256` (default) or `ES256`: the algorithm of `jwt_public_key_path`.
+    pub jwt_algorithm: String,
+    /// Origins allowed by CORS, e.g. `https://dashboard.example.com`. Empty (default): no CORS
+    /// headers, browsers only call the API from its own origin.
+    pub cors_origins: Vec<String>,
+    /// Interval of SSE heartbeat comments and WebSocket pings, in milliseconds (default 15000).
+    pub heartbeat_ms: u64,
+    /// Events buffered per live feed for the slowest client (default 4096). A client that falls
+    /// further behind is disconnected with a clear reason instead of slowing the others.
+    pub live_buffer: usize,
+    /// Timeout of one PostgreSQL or ClickHouse query, in milliseconds (default 10000).
+    pub query_timeout_ms: u64,
+    /// `Retry-After` seconds sent with 503 responses when a dependency is down (default 5).
+    pub retry_after_secs: u64,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { addr: "127.0.0.1:8080".into() }
+        HttpConfig {
+            addr: "127.0.0.1:8080".into(),
+            dev_mode: false,
+            rate_limit_ip_per_sec: 50.0,
+            rate_limit_ip_burst: 200,
+            rate_limit_user_per_sec: 20.0,
+            rate_limit_user_burst: 100,
+            max_connections_per_user: 10,
+            max_body_bytes: 64 * 1024,
+            jwt_public_key_path: String::new(),
+            jwt_algorithm: "RS256".into(),
+            cors_origins: Vec::new(),
+            heartbeat_ms: 15_000,
+            live_buffer: 4_096,
+            query_timeout_ms: 10_000,
+            retry_after_secs: 5,
+        }
     }
 }
 
@@ -171,6 +219,9 @@ pub struct IngestConfig {
     /// Which sign endpoint to call: `fetch` (`GET /webcast/fetch?room_id=…`, default) or `connect`
     /// (the newer `GET /webcast/rooms/{room_id}/connect`).
     pub sign_endpoint: String,
+    /// The Euler WebSocket relay used by `--provider euler` (default `wss://ws.eulerstream.com`);
+    /// it takes the same API key as the sign server.
+    pub euler_ws_url: String,
     /// TikTok's website, used to resolve `@uniqueId` to a room id (page data, then the live API).
     /// Default `https://www.tiktok.com`; tests point it at the mock TikTok server.
     pub tiktok_web_url: String,
@@ -213,6 +264,7 @@ impl Default for IngestConfig {
             sign_api_url: "https://tiktok.eulerstream.com".into(),
             channels: Vec::new(),
             sign_endpoint: "fetch".into(),
+            euler_ws_url: "wss://ws.eulerstream.com".into(),
             tiktok_web_url: "https://www.tiktok.com".into(),
             user_agent: concat!(
                 "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 ",
@@ -248,5 +300,90 @@ pub struct LogConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig { format: "json".into(), level: "info".into() }
+    }
+}
+
+/// The rules stage (`ttlc rules`) and rule validation on write (the API uses the same settings).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RulesConfig {
+    /// Full reload of the rule set at this interval, in milliseconds (default 30000), on top of
+    /// the immediate reload that every `NOTIFY ttlc_rules` triggers: a safety net for a lost
+    /// notification (e.g. a connection pooler in transaction mode in front of PostgreSQL).
+    pub reload_interval_ms: u64,
+    /// Most (rule, user) cooldown entries kept in memory (default 100000). Expired entries are
+    /// purged first when the map is full; only then are the soonest-expiring entries dropped.
+    pub max_cooldown_entries: usize,
+    /// Most nesting levels of a rule condition (default 12).
+    pub max_condition_depth: usize,
+    /// Most operator and literal nodes in a rule condition (default 200).
+    pub max_condition_nodes: usize,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            reload_interval_ms: 30_000,
+            max_cooldown_entries: 100_000,
+            max_condition_depth: 12,
+            max_condition_nodes: 200,
+        }
+    }
+}
+
+/// The action executor (`ttlc execute`). The webhook HMAC key is a secret:
+/// `TTLC_WEBHOOK_SECRET`, environment only. The chat API key is `TTLC_SIGN_API_KEY` (Euler's).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecuteConfig {
+    /// Webhook hosts allowed as targets: exact names (`hooks.example.com`) or suffix patterns
+    /// (`*.example.com`). Empty (default) allows any host whose addresses pass the public-address
+    /// policy; loopback, private, link-local, multicast and unspecified targets are refused always.
+    pub webhook_allowed_domains: Vec<String>,
+    /// Development only: allow `http://` webhooks to the literal address 127.0.0.1 (default false).
+    pub webhook_allow_http_loopback: bool,
+    /// Webhook connect timeout in milliseconds (default 3000).
+    pub webhook_connect_timeout_ms: u64,
+    /// Whole-request webhook timeout in milliseconds (default 10000).
+    pub webhook_timeout_ms: u64,
+    /// Most response-body bytes read from a webhook target (default 65536); the rest is dropped.
+    pub webhook_max_response_bytes: usize,
+    /// First retry delay of a failed action, in milliseconds (default 500); doubles per attempt,
+    /// with jitter.
+    pub retry_initial_ms: u64,
+    /// Retry delay cap in milliseconds (default 30000).
+    pub retry_max_ms: u64,
+    /// Attempts per action, the first included, before it goes to the DLQ (default 6).
+    pub retry_max_attempts: u32,
+    /// Longest time one batch may spend retrying, in milliseconds (default 60000): after it,
+    /// failing actions get no further retries and go to the DLQ, so one broken target cannot hold
+    /// its partitions (and the batch's other partitions) for long.
+    pub batch_retry_budget_ms: u64,
+    /// Actions of different streams performed at once within a batch (default 16). Actions of one
+    /// stream run in order.
+    pub concurrency: usize,
+    /// Base URL of the Euler chat/moderation API used by `announce` and `moderate`.
+    pub chat_api_url: String,
+    /// Overlay messages buffered for in-process subscribers (the API in `ttlc all`), default 1024.
+    /// A subscriber that falls further behind skips the oldest messages.
+    pub overlay_buffer: usize,
+}
+
+impl Default for ExecuteConfig {
+    fn default() -> Self {
+        ExecuteConfig {
+            webhook_allowed_domains: Vec::new(),
+            webhook_allow_http_loopback: false,
+            webhook_connect_timeout_ms: 3_000,
+            webhook_timeout_ms: 10_000,
+            webhook_max_response_bytes: 64 * 1024,
+            retry_initial_ms: 500,
+            retry_max_ms: 30_000,
+            retry_max_attempts: 6,
+            batch_retry_budget_ms: 60_000,
+            concurrency: 16,
+            chat_api_url: "https://tiktok.eulerstream.com".into(),
+            overlay_buffer: 1_024,
+        }
     }
 }
