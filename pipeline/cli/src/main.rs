@@ -31,7 +31,7 @@ enum Command {
     /// Apply PostgreSQL and ClickHouse migrations.
     Migrate,
     /// Ingest TikTok LIVE events into the raw topic (direct, euler or mock provider).
-    Ingest,
+    Ingest(ttlc_ingest::IngestArgs),
     /// Normalize raw.v1 into UnifiedEvent v1 (the stage), or offline with --file.
     Normalize(commands::normalize::NormalizeArgs),
     /// Archive unified events to PostgreSQL (consumer group archive-pg).
@@ -62,7 +62,13 @@ enum Command {
     Bench(commands::bench::BenchCommand),
     /// Development tools.
     #[command(subcommand)]
-    Dev(commands::pending::DevCommand),
+    Dev(DevCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DevCommand {
+    /// A local stand-in for TikTok's sign server and push WebSocket (speaks the real protocol).
+    MockTiktok(ttlc_ingest::MockTiktokArgs),
 }
 
 fn main() -> ExitCode {

@@ -60,17 +60,27 @@ fn malformed_inputs() -> Vec<(Vec<u8>, Vec<u8>)> {
     out
 }
 
-fn spawn_normalize(config: &Config) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ttlc"))
+/// Kills the stage process if the test panics, so a failed test leaves nothing running.
+struct Stage(Child);
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_normalize(config: &Config) -> Stage {
+    Stage(Command::new(env!("CARGO_BIN_EXE_ttlc"))
         .arg("normalize")
         .env("TTLC_BROKERS", &config.kafka.brokers)
         .env("TTLC_TOPIC_PREFIX", &config.kafka.topic_prefix)
         .env("TTLC__RUNNER__GROUP_PREFIX", &config.runner.group_prefix)
         .env("TTLC__RUNNER__BATCH_SIZE", "500")
-        .env("TTLC__LOG__LEVEL", "warn")
+        .env("TTLC__LOG__LEVEL", std::env::var("TTLC_TEST_STAGE_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::null())
         .spawn()
-        .expect("spawn ttlc normalize")
+        .expect("spawn ttlc normalize"))
 }
 
 fn unified_ids(config: &Config, expected: usize, quiet: Duration) -> Vec<String> {
@@ -88,7 +98,7 @@ fn wait_for(mut done: impl FnMut() -> bool, limit: Duration) {
     }
 }
 
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
+fn terminate(Stage(child): &mut Stage) -> std::process::ExitStatus {
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let start = Instant::now();
@@ -151,8 +161,8 @@ async fn sigkill_mid_stream_loses_nothing() {
         || unified_ids(&config, 3_000, Duration::from_millis(200)).len() >= 3_000,
         Duration::from_secs(120),
     );
-    first.kill().unwrap(); // SIGKILL
-    first.wait().unwrap();
+    first.0.kill().unwrap(); // SIGKILL
+    first.0.wait().unwrap();
     let before_restart = unified_ids(&config, usize::MAX, Duration::from_secs(1)).len();
     assert!(
         before_restart < ids.len(),

@@ -15,10 +15,15 @@ use super::stages;
 
 pub(crate) async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let shutdown = ttlc_core::shutdown::install();
+    let performers = ttlc_execute::performers(&config)?;
+    let ingest = ttlc_ingest::IngestService::start(&config, None, shutdown.clone()).await?;
     let stages: Vec<(&'static str, StageFuture)> = vec![
+        ("ingest", Box::pin(stages::ingest(ingest, config.ingest.channels.clone(), shutdown.clone()))),
         ("normalize", Box::pin(stages::normalize(config.clone(), shutdown.clone()))),
         ("archive-pg", Box::pin(stages::archive_pg(config.clone(), shutdown.clone()))),
         ("archive-ch", Box::pin(stages::archive_ch(config.clone(), shutdown.clone()))),
+        ("rules", Box::pin(stages::rules(config.clone(), shutdown.clone()))),
+        ("execute", Box::pin(stages::execute(config.clone(), performers, shutdown.clone()))),
     ];
     let mut tasks = JoinSet::new();
     for (name, stage) in stages {

@@ -28,11 +28,15 @@ pub(crate) async fn dispatch(config: Option<&Path>, command: Command) -> anyhow:
         Command::Normalize(args) => normalize::run(config, args).await,
         Command::Dlq(cmd) => dlq::run(load_config(config)?, cmd).await,
         Command::Migrate => stages::migrate(load_config(config)?).await,
-        Command::Ingest => pending::not_yet("ingest", 5),
+        Command::Ingest(args) => {
+            stage(config, |config, shutdown| ttlc_ingest::run_ingest(config, args, shutdown)).await
+        }
         Command::ArchivePg => stage(config, stages::archive_pg).await,
         Command::ArchiveCh => stage(config, stages::archive_ch).await,
-        Command::Rules => pending::not_yet("rules", 6),
-        Command::Execute => pending::not_yet("execute", 6),
+        Command::Rules => stage(config, |c, t| async move { ttlc_rules::run_rules(&c, t).await }).await,
+        Command::Execute => {
+            stage(config, |c, t| async move { ttlc_execute::run_execute(&c, t).await }).await
+        }
         Command::Api => pending::not_yet("api", 7),
         Command::All => all::run(load_config(config)?).await,
         Command::Replay(_) => pending::not_yet("replay", 5),
@@ -40,7 +44,9 @@ pub(crate) async fn dispatch(config: Option<&Path>, command: Command) -> anyhow:
         Command::Prune => pending::not_yet("prune", 4),
         Command::GdprErase(_) => pending::not_yet("gdpr-erase", 4),
         Command::Bench(cmd) => bench::run(config, cmd).await,
-        Command::Dev(_) => pending::not_yet("dev mock-tiktok", 5),
+        Command::Dev(crate::DevCommand::MockTiktok(args)) => {
+            stage(config, |_, shutdown| ttlc_ingest::run_mock_tiktok(args, shutdown)).await
+        }
     }
 }
 

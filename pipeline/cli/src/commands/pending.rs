@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
+use clap::Args;
 
 /// Exit code for "not implemented yet", distinct from runtime failures (1) and usage errors (2).
 const NOT_YET: u8 = 3;
@@ -47,10 +47,4 @@ pub(crate) struct GdprArgs {
     /// TikTok @uniqueId.
     #[arg(long)]
     pub(crate) unique_id: Option<String>,
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum DevCommand {
-    /// A local stand-in for TikTok's sign server and push WebSocket.
-    MockTiktok,
 }

@@ -50,3 +50,33 @@ pub(crate) async fn migrate(config: Config) -> anyhow::Result<ExitCode> {
     println!("clickhouse: applied {:?}, already applied {:?}", ch.applied, ch.already_applied);
     Ok(ExitCode::SUCCESS)
 }
+
+pub(crate) async fn rules(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    ttlc_rules::run_rules(&config, shutdown).await
+}
+
+pub(crate) async fn execute(
+    config: Config,
+    performers: ttlc_execute::Performers,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    ttlc_execute::run_execute_with(&config, performers, shutdown).await
+}
+
+/// Live ingest for `ttlc all`: the direct provider's supervisor with the configured channels,
+/// kept running until shutdown (channels come and go at runtime).
+pub(crate) async fn ingest(
+    service: ttlc_ingest::IngestService,
+    channels: Vec<String>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    for channel in &channels {
+        if let Err(error) = service.supervisor().start_channel(channel) {
+            tracing::error!(%error, channel = %channel, "A configured channel could not be started.");
+        }
+    }
+    shutdown.cancelled().await;
+    let stats = service.finish().await?;
+    tracing::info!(delivered = stats.delivered, failed = stats.failed, "Ingest stopped.");
+    Ok(())
+}
