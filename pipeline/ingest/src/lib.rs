@@ -30,4 +30,4 @@ pub use bench::DecodeStats;
 pub use cli::{IngestArgs, MockTiktokArgs, bench_decode, run_ingest, run_mock_tiktok};
 pub use error::IngestError;
 pub use service::IngestService;
-pub use supervisor::{ChannelInfo, ChannelState, Supervisor};
+pub use supervisor::{ChannelInfo, ChannelState, Supervisor, SupervisorError};

@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::process::ExitCode;
 
 use tokio::task::JoinSet;
@@ -16,7 +17,12 @@ use super::stages;
 pub(crate) async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let shutdown = ttlc_core::shutdown::install();
     let performers = ttlc_execute::performers(&config)?;
-    let ingest = ttlc_ingest::IngestService::start(&config, None, shutdown.clone()).await?;
+    let ingest =
+        Arc::new(ttlc_ingest::IngestService::start(&config, None, shutdown.clone()).await?);
+    let deps = ttlc_api::ApiDeps {
+        channels: Some(Arc::new(super::wiring::SupervisorChannels(ingest.clone()))),
+        replay: None,
+    };
     let stages: Vec<(&'static str, StageFuture)> = vec![
         ("ingest", Box::pin(stages::ingest(ingest, config.ingest.channels.clone(), shutdown.clone()))),
         ("normalize", Box::pin(stages::normalize(config.clone(), shutdown.clone()))),
@@ -24,6 +30,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<ExitCode> {
         ("archive-ch", Box::pin(stages::archive_ch(config.clone(), shutdown.clone()))),
         ("rules", Box::pin(stages::rules(config.clone(), shutdown.clone()))),
         ("execute", Box::pin(stages::execute(config.clone(), performers, shutdown.clone()))),
+        ("api", Box::pin(stages::api(config.clone(), deps, shutdown.clone()))),
     ];
     let mut tasks = JoinSet::new();
     for (name, stage) in stages {

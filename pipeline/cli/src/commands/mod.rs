@@ -6,6 +6,8 @@ pub(crate) mod dlq;
 pub(crate) mod normalize;
 pub(crate) mod pending;
 pub(crate) mod stages;
+pub(crate) mod token;
+pub(crate) mod wiring;
 pub(crate) mod topics;
 
 use std::path::Path;
@@ -37,10 +39,15 @@ pub(crate) async fn dispatch(config: Option<&Path>, command: Command) -> anyhow:
         Command::Execute => {
             stage(config, |c, t| async move { ttlc_execute::run_execute(&c, t).await }).await
         }
-        Command::Api => pending::not_yet("api", 7),
+        Command::Api => {
+            stage(config, |c, t| async move {
+                Ok(ttlc_api::serve(&c, ttlc_api::ApiDeps::default(), t).await?)
+            })
+            .await
+        }
         Command::All => all::run(load_config(config)?).await,
         Command::Replay(_) => pending::not_yet("replay", 5),
-        Command::Token(_) => pending::not_yet("token", 7),
+        Command::Token(args) => token::run(Config::load(config)?, args),
         Command::Prune => pending::not_yet("prune", 4),
         Command::GdprErase(_) => pending::not_yet("gdpr-erase", 4),
         Command::Bench(cmd) => bench::run(config, cmd).await,

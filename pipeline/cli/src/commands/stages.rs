@@ -1,6 +1,7 @@
 //! The consuming stages as subcommands: build the stage, hand it to the runner.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 use ttlc_core::Stage;
@@ -63,10 +64,18 @@ pub(crate) async fn execute(
     ttlc_execute::run_execute_with(&config, performers, shutdown).await
 }
 
+pub(crate) async fn api(
+    config: Config,
+    deps: ttlc_api::ApiDeps,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    Ok(ttlc_api::serve(&config, deps, shutdown).await?)
+}
+
 /// Live ingest for `ttlc all`: the direct provider's supervisor with the configured channels,
-/// kept running until shutdown (channels come and go at runtime).
+/// kept running until shutdown (channels come and go at runtime, through `/channels`).
 pub(crate) async fn ingest(
-    service: ttlc_ingest::IngestService,
+    service: Arc<ttlc_ingest::IngestService>,
     channels: Vec<String>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -76,7 +85,21 @@ pub(crate) async fn ingest(
         }
     }
     shutdown.cancelled().await;
-    let stats = service.finish().await?;
-    tracing::info!(delivered = stats.delivered, failed = stats.failed, "Ingest stopped.");
+    // The API holds the other handle until its server has stopped; then flushing can proceed.
+    let mut service = service;
+    for _ in 0..100 {
+        match Arc::try_unwrap(service) {
+            Ok(owned) => {
+                let stats = owned.finish().await?;
+                tracing::info!(delivered = stats.delivered, failed = stats.failed, "Ingest stopped.");
+                return Ok(());
+            }
+            Err(shared) => {
+                service = shared;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+    tracing::warn!("Ingest could not flush: the API still held it after 5 s; channels stopped.");
     Ok(())
 }
