@@ -51,7 +51,8 @@ say "Mock TikTok server on 127.0.0.1:8089"
 pids+=($!)
 
 say "ttlc all (ingest, normalize, archive-pg, archive-ch, rules, execute, api)"
-"$ttlc" all 2>&1 | tee /var/log/ttlc/ttlc-all.log &
+# Process substitution keeps $! the pid of ttlc itself (a pipe would give tee's).
+"$ttlc" all > >(tee /var/log/ttlc/ttlc-all.log) 2>&1 &
 pids+=($!)
 
 for _ in $(seq 1 120); do

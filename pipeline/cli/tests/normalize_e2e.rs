@@ -2,6 +2,9 @@
 //! records out plus one DLQ record per malformed frame; SIGKILL mid-stream and a restart lose no
 //! eventId; SIGTERM exits promptly with offsets committed.
 
+// A failing unwrap is a failing test: that is what tests are for.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -30,7 +33,10 @@ fn templates() -> Vec<Value> {
 }
 
 /// `n` valid raw frames (templates with fresh seqNos) and their expected event ids.
-fn valid_inputs(n: usize) -> (Vec<(Vec<u8>, Vec<u8>)>, HashSet<String>) {
+/// `(key, payload)` records to produce.
+type Records = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn valid_inputs(n: usize) -> (Records, HashSet<String>) {
     let templates = templates();
     let mut records = Vec::with_capacity(n);
     let mut ids = HashSet::with_capacity(n);
@@ -71,16 +77,21 @@ impl Drop for Stage {
 }
 
 fn spawn_normalize(config: &Config) -> Stage {
-    Stage(Command::new(env!("CARGO_BIN_EXE_ttlc"))
-        .arg("normalize")
-        .env("TTLC_BROKERS", &config.kafka.brokers)
-        .env("TTLC_TOPIC_PREFIX", &config.kafka.topic_prefix)
-        .env("TTLC__RUNNER__GROUP_PREFIX", &config.runner.group_prefix)
-        .env("TTLC__RUNNER__BATCH_SIZE", "500")
-        .env("TTLC__LOG__LEVEL", std::env::var("TTLC_TEST_STAGE_LOG").unwrap_or_else(|_| "warn".into()))
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn ttlc normalize"))
+    Stage(
+        Command::new(env!("CARGO_BIN_EXE_ttlc"))
+            .arg("normalize")
+            .env("TTLC_BROKERS", &config.kafka.brokers)
+            .env("TTLC_TOPIC_PREFIX", &config.kafka.topic_prefix)
+            .env("TTLC__RUNNER__GROUP_PREFIX", &config.runner.group_prefix)
+            .env("TTLC__RUNNER__BATCH_SIZE", "500")
+            .env(
+                "TTLC__LOG__LEVEL",
+                std::env::var("TTLC_TEST_STAGE_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn ttlc normalize"),
+    )
 }
 
 fn unified_ids(config: &Config, expected: usize, quiet: Duration) -> Vec<String> {

@@ -1,6 +1,9 @@
 //! The runner against the real broker: outputs and DLQ records arrive, per-key order holds,
 //! retryable failures are retried, and offsets committed at shutdown are not re-processed.
 
+// A failing unwrap is a failing test: that is what tests are for.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

@@ -6,8 +6,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use tokio::task::JoinSet;
 use ttlc_core::config::Config;
@@ -24,7 +24,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<ExitCode> {
         replay: None,
     };
     let stages: Vec<(&'static str, StageFuture)> = vec![
-        ("ingest", Box::pin(stages::ingest(ingest, config.ingest.channels.clone(), shutdown.clone()))),
+        (
+            "ingest",
+            Box::pin(stages::ingest(ingest, config.ingest.channels.clone(), shutdown.clone())),
+        ),
         ("normalize", Box::pin(stages::normalize(config.clone(), shutdown.clone()))),
         ("archive-pg", Box::pin(stages::archive_pg(config.clone(), shutdown.clone()))),
         ("archive-ch", Box::pin(stages::archive_ch(config.clone(), shutdown.clone()))),

@@ -7,8 +7,8 @@ pub(crate) mod normalize;
 pub(crate) mod pending;
 pub(crate) mod stages;
 pub(crate) mod token;
-pub(crate) mod wiring;
 pub(crate) mod topics;
+pub(crate) mod wiring;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -35,7 +35,9 @@ pub(crate) async fn dispatch(config: Option<&Path>, command: Command) -> anyhow:
         }
         Command::ArchivePg => stage(config, stages::archive_pg).await,
         Command::ArchiveCh => stage(config, stages::archive_ch).await,
-        Command::Rules => stage(config, |c, t| async move { ttlc_rules::run_rules(&c, t).await }).await,
+        Command::Rules => {
+            stage(config, |c, t| async move { ttlc_rules::run_rules(&c, t).await }).await
+        }
         Command::Execute => {
             stage(config, |c, t| async move { ttlc_execute::run_execute(&c, t).await }).await
         }

@@ -91,7 +91,11 @@ pub(crate) async fn ingest(
         match Arc::try_unwrap(service) {
             Ok(owned) => {
                 let stats = owned.finish().await?;
-                tracing::info!(delivered = stats.delivered, failed = stats.failed, "Ingest stopped.");
+                tracing::info!(
+                    delivered = stats.delivered,
+                    failed = stats.failed,
+                    "Ingest stopped."
+                );
                 return Ok(());
             }
             Err(shared) => {

@@ -25,8 +25,10 @@ pub(crate) fn run(config: Config, args: TokenArgs) -> anyhow::Result<ExitCode> {
 /// `90s`, `30m`, `1h`, `7d`, or plain seconds.
 fn parse_ttl(text: &str) -> anyhow::Result<Duration> {
     let text = text.trim();
-    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: u64 = digits.parse().with_context(|| format!("bad --ttl {text:?}: use e.g. 30m, 1h, 7d"))?;
+    let (digits, unit) =
+        text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 =
+        digits.parse().with_context(|| format!("bad --ttl {text:?}: use e.g. 30m, 1h, 7d"))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,

@@ -30,31 +30,32 @@ impl ChannelControl for SupervisorChannels {
         _stream_id: Option<&'a str>,
     ) -> BoxFuture<'a, Result<ChannelInfo, ControlError>> {
         async move {
-            let channel = if unique_id.starts_with('@') || unique_id.chars().all(|c| c.is_ascii_digit()) {
-                unique_id.to_owned()
-            } else {
-                format!("@{unique_id}")
-            };
+            let channel =
+                if unique_id.starts_with('@') || unique_id.chars().all(|c| c.is_ascii_digit()) {
+                    unique_id.to_owned()
+                } else {
+                    format!("@{unique_id}")
+                };
             let supervisor = self.0.supervisor();
             let name = supervisor.start_channel(&channel).map_err(|e| match e {
                 SupervisorError::AlreadyRunning(_) => ControlError::Conflict(e.to_string()),
                 SupervisorError::InvalidChannel(_) => ControlError::Invalid(e.to_string()),
                 SupervisorError::ShuttingDown => ControlError::Unavailable(e.to_string()),
             })?;
-            supervisor
-                .list()
-                .into_iter()
-                .find(|c| c.channel == name)
-                .map(info)
-                .ok_or_else(|| ControlError::Unavailable("channel vanished right after start".into()))
+            supervisor.list().into_iter().find(|c| c.channel == name).map(info).ok_or_else(|| {
+                ControlError::Unavailable("channel vanished right after start".into())
+            })
         }
         .boxed()
     }
 
     fn stop<'a>(&'a self, unique_id: &'a str) -> BoxFuture<'a, Result<ChannelInfo, ControlError>> {
         async move {
-            let channel =
-                if unique_id.starts_with('@') { unique_id.to_owned() } else { format!("@{unique_id}") };
+            let channel = if unique_id.starts_with('@') {
+                unique_id.to_owned()
+            } else {
+                format!("@{unique_id}")
+            };
             let before = self.0.supervisor().list().into_iter().find(|c| c.channel == channel);
             if !self.0.supervisor().stop_channel(&channel).await {
                 return Err(ControlError::NotFound(format!("channel {channel} is not running")));
