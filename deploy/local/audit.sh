@@ -39,5 +39,12 @@ if [[ -z $db ]]; then
 fi
 
 echo "audit: advisory database $db ($(git -C "$db" log -1 --format=%cs 2>/dev/null || echo unknown date))" >&2
+# Accepted advisories, each with the reason it cannot reach us. Revisit when upstream moves.
+#  - RUSTSEC-2026-0194, RUSTSEC-2026-0195 (quick-xml 0.36: quadratic duplicate-attribute check,
+#    NsReader namespace allocation): poem-openapi 5.1.16, the latest release, requires poem's
+#    `xml` feature and quick-xml 0.36. ttlc's API declares no XML request bodies, so no untrusted
+#    XML is ever parsed. (pipeline/api/tests checks that no route accepts XML.)
+ignored=(--ignore RUSTSEC-2026-0194 --ignore RUSTSEC-2026-0195)
+
 # `--no-fetch`: the database above is all we have; stale is better than skipped.
-"$PREFIX/bin/cargo-audit" audit --db "$db" --no-fetch --deny unsound --deny yanked
+"$PREFIX/bin/cargo-audit" audit --db "$db" --no-fetch --deny unsound --deny yanked "${ignored[@]}"
