@@ -20,6 +20,8 @@ use ttlc_topics::Topic;
 struct Echo {
     calls: Arc<AtomicUsize>,
     fail_first: usize,
+    /// Time each batch takes, so a test can stop the stage mid-stream.
+    delay: Duration,
 }
 
 impl Stage for Echo {
@@ -33,6 +35,7 @@ impl Stage for Echo {
         if self.calls.fetch_add(1, Ordering::SeqCst) < self.fail_first {
             return Err(StageError::retryable("simulated outage", "database unreachable"));
         }
+        tokio::time::sleep(self.delay).await;
         Ok(batch
             .iter()
             .map(|r| {
@@ -88,7 +91,7 @@ async fn outputs_dlq_and_per_key_order() {
     let input = records(3_000, 7, 100);
     kit::produce(&config, Topic::Raw, &input).await;
     let calls = Arc::new(AtomicUsize::new(0));
-    let stage = Echo { calls: calls.clone(), fail_first: 2 };
+    let stage = Echo { calls: calls.clone(), fail_first: 2, delay: Duration::ZERO };
     let cfg = config.clone();
     run_until(&config, stage, move || {
         kit::read_all(&cfg, Topic::Unified, 2_970, Duration::from_millis(300)).len() >= 2_970
@@ -124,7 +127,7 @@ async fn committed_offsets_are_not_reprocessed_after_restart() {
     let config = kit::config("restart");
     kit::create_topics(&config, 3).await;
     kit::produce(&config, Topic::Raw, &records(500, 5, 0)).await;
-    let stage = Echo { calls: Arc::new(AtomicUsize::new(0)), fail_first: 0 };
+    let stage = Echo { calls: Arc::new(AtomicUsize::new(0)), fail_first: 0, delay: Duration::ZERO };
     let cfg = config.clone();
     run_until(&config, stage.clone(), move || {
         kit::read_all(&cfg, Topic::Unified, 500, Duration::from_millis(300)).len() >= 500
@@ -145,4 +148,48 @@ async fn committed_offsets_are_not_reprocessed_after_restart() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let out = kit::read_all(&config, Topic::Unified, 10_000, Duration::from_secs(2));
     assert_eq!(out.len(), 700, "a clean shutdown commits: nothing is processed twice");
+}
+
+/// Tansu 0.6 resumes a fetch that starts mid-batch at the next batch. A stage stopped (or killed)
+/// with its committed offset inside a large producer batch must still see the rest of that batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_inside_a_producer_batch_loses_nothing() {
+    ttlc_core::telemetry::init_logging(&ttlc_core::config::LogConfig {
+        format: "pretty".into(),
+        level: std::env::var("TTLC_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+    });
+    let mut config = kit::config("resume");
+    config.runner.batch_size = 700;
+    kit::create_topics(&config, 1).await;
+    // Large producer batches: a long linger gathers the records into a few big batches.
+    let mut producing = config.clone();
+    producing.kafka.linger_ms = 200;
+    kit::produce(&producing, Topic::Raw, &records(5_000, 3, 0)).await;
+
+    let slow = Echo {
+        calls: Arc::new(AtomicUsize::new(0)),
+        fail_first: 0,
+        delay: Duration::from_millis(300),
+    };
+    let cfg = config.clone();
+    run_until(&config, slow, move || {
+        kit::read_all(&cfg, Topic::Unified, 1_400, Duration::from_millis(200)).len() >= 1_400
+    })
+    .await;
+    let first_run = kit::read_all(&config, Topic::Unified, 10_000, Duration::from_secs(1)).len();
+    assert!(first_run < 5_000, "stopped mid-stream ({first_run})");
+
+    let stage = Echo { calls: Arc::new(AtomicUsize::new(0)), fail_first: 0, delay: Duration::ZERO };
+    let cfg = config.clone();
+    run_until(&config, stage, move || {
+        let out = kit::read_all(&cfg, Topic::Unified, 10_000, Duration::from_millis(300));
+        kit::count_by(&out, |r| r.payload.clone()).len() >= 5_000
+    })
+    .await;
+    let out = kit::read_all(&config, Topic::Unified, 10_000, Duration::from_secs(2));
+    assert_eq!(
+        kit::count_by(&out, |r| r.payload.clone()).len(),
+        5_000,
+        "every record at least once"
+    );
 }

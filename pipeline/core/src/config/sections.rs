@@ -28,6 +28,11 @@ pub struct KafkaConfig {
     /// assignment and never rebalances again (reproduced with confluent-kafka too); with 500 ms of
     /// 6 s the dead member is evicted and its partitions reassigned.
     pub heartbeat_interval_ms: u32,
+    /// Records re-read before the committed offset when a partition is assigned, dropped again by
+    /// the runner. Works around Tansu 0.6, which answers a fetch starting inside a record batch
+    /// with the *next* batch (records would be lost on restart). 10,000 = librdkafka's largest
+    /// batch. Set 0 on brokers that resume correctly (Redpanda, Kafka).
+    pub resume_rewind_records: i64,
     /// Extra librdkafka properties passed through verbatim to every client (e.g. SASL settings for
     /// a managed Redpanda). Secrets among them belong in the environment: `TTLC__KAFKA__EXTRA__…`.
     pub extra: std::collections::BTreeMap<String, String>,
@@ -44,6 +49,7 @@ impl Default for KafkaConfig {
             assignment_strategy: "cooperative-sticky".into(),
             session_timeout_ms: 6_000,
             heartbeat_interval_ms: 500,
+            resume_rewind_records: 10_000,
             extra: Default::default(),
         }
     }

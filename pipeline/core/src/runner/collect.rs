@@ -5,12 +5,13 @@
 
 use std::time::Duration;
 
-use rdkafka::Message;
-use rdkafka::consumer::StreamConsumer;
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::{Message, Offset};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::resume::Verdict;
 use super::{RunnerContext, RunnerError};
 use crate::stage::InputRecord;
 
@@ -35,8 +36,10 @@ pub(super) async fn next_batch(
             _ = shutdown.cancelled() => return Ok(None),
             received = consumer.recv() => match received {
                 Ok(message) => {
-                    batch.push(to_input(&message));
-                    break;
+                    if admit(consumer, &message) {
+                        batch.push(to_input(&message));
+                        break;
+                    }
                 }
                 Err(error) => consumption_error(error, shutdown).await,
             },
@@ -50,7 +53,11 @@ pub(super) async fn next_batch(
             _ = shutdown.cancelled() => break,
             received = tokio::time::timeout_at(deadline, consumer.recv()) => match received {
                 Err(_elapsed) => break,
-                Ok(Ok(message)) => batch.push(to_input(&message)),
+                Ok(Ok(message)) => {
+                    if admit(consumer, &message) {
+                        batch.push(to_input(&message));
+                    }
+                }
                 Ok(Err(error)) => {
                     consumption_error(error, shutdown).await;
                     break;
@@ -66,6 +73,24 @@ async fn consumption_error(error: rdkafka::error::KafkaError, shutdown: &Cancell
     tokio::select! {
         _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         _ = shutdown.cancelled() => {}
+    }
+}
+
+/// Applies the resume guard: false for records to skip (seeking back first when the broker
+/// skipped records).
+fn admit(consumer: &StreamConsumer<RunnerContext>, m: &BorrowedMessage<'_>) -> bool {
+    match consumer.context().resume.check(m.topic(), m.partition(), m.offset()) {
+        Verdict::Keep => true,
+        Verdict::Drop => false,
+        Verdict::SeekTo(offset) => {
+            let (topic, partition) = (m.topic(), m.partition());
+            if let Err(error) =
+                consumer.seek(topic, partition, Offset::Offset(offset), Duration::from_secs(10))
+            {
+                tracing::error!(topic, partition, offset, %error, "Rewind failed; records may be missing.");
+            }
+            false
+        }
     }
 }
 

@@ -5,18 +5,27 @@
 //! Committing them synchronously then means the next owner starts right after it: no record is
 //! lost, and only the partial batch being collected is processed twice.
 
-use rdkafka::ClientContext;
+use std::sync::Arc;
+use std::time::Duration;
+
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::{ClientContext, Offset};
+
+use super::resume::ResumeGuard;
 
 /// The runner's consumer context.
 #[derive(Debug, Clone)]
 pub struct RunnerContext {
     stage: &'static str,
+    pub(crate) resume: Arc<ResumeGuard>,
+    /// Records to re-read before a committed offset at assignment (see `runner::resume`).
+    rewind: i64,
 }
 
 impl RunnerContext {
-    pub fn new(stage: &'static str) -> Self {
-        RunnerContext { stage }
+    /// `rewind` is `kafka.resume_rewind_records`: 0 on brokers that resume correctly.
+    pub fn new(stage: &'static str, rewind: i64) -> Self {
+        RunnerContext { stage, resume: Arc::default(), rewind }
     }
 }
 
@@ -26,6 +35,9 @@ impl ConsumerContext for RunnerContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(partitions) => {
+                self.resume.revoked(
+                    partitions.elements().iter().map(|e| (e.topic().to_owned(), e.partition())),
+                );
                 tracing::info!(
                     stage = self.stage,
                     partitions = partitions.count(),
@@ -44,6 +56,39 @@ impl ConsumerContext for RunnerContext {
             }
             Rebalance::Error(error) => {
                 tracing::warn!(stage = self.stage, %error, "Rebalance error.");
+            }
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            // Where each new partition resumes, so the resume guard can spot a broker that
+            // skips past it. Without the answer the guard simply stays off for those partitions.
+            match consumer.committed_offsets((*partitions).clone(), Duration::from_secs(10)) {
+                Ok(committed) => {
+                    let starts: Vec<(String, i32, i64)> = committed
+                        .elements()
+                        .iter()
+                        .map(|e| {
+                            (e.topic().to_owned(), e.partition(), e.offset().to_raw().unwrap_or(-1))
+                        })
+                        .collect();
+                    for (topic, partition, target) in self.resume.assigned(starts, self.rewind) {
+                        // Start before the committed offset, outside the batch that holds it; the
+                        // guard drops what was already processed.
+                        if let Err(error) = consumer.seek(
+                            topic.as_str(),
+                            partition,
+                            Offset::Offset(target),
+                            Duration::from_secs(10),
+                        ) {
+                            tracing::warn!(stage = self.stage, topic, partition, %error, "Could not rewind a newly assigned partition.");
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(stage = self.stage, %error, "Could not read committed offsets after assignment.")
+                }
             }
         }
     }

@@ -15,6 +15,7 @@
 mod collect;
 mod context;
 mod deliver;
+mod resume;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -59,8 +60,11 @@ pub async fn run<S: Stage>(
 ) -> Result<(), RunnerError> {
     let name = stage.name();
     let group = group_id(&stage, config);
-    let consumer: StreamConsumer<RunnerContext> =
-        kafka::stage_consumer(&config.kafka, &group, RunnerContext::new(name))?;
+    let consumer: StreamConsumer<RunnerContext> = kafka::stage_consumer(
+        &config.kafka,
+        &group,
+        RunnerContext::new(name, config.kafka.resume_rewind_records),
+    )?;
     let topics: Vec<String> =
         stage.inputs().into_iter().map(|t| kafka::topic_name(&config.kafka, t)).collect();
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
