@@ -1,7 +1,7 @@
 //! RuleStore against real PostgreSQL: CRUD with validation and typed errors, the column mapping,
 //! and hot reload through LISTEN/NOTIFY.
 
-mod support;
+use ttlc_testkit::pg::PgDb;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +27,7 @@ fn input(name: &str, stream: Option<&str>) -> RuleInput {
 
 #[tokio::test]
 async fn crud_with_validation_and_typed_errors() {
-    let db = support::PgDb::create().await;
+    let db = PgDb::create().await;
     let store = RuleStore::new(&db.config()).expect("store");
 
     let created = store.create(input("big gifts", Some("s1"))).await.expect("created");
@@ -115,7 +115,7 @@ async fn wait_for(
 
 #[tokio::test]
 async fn changes_reach_the_reloader_without_restart() {
-    let db = support::PgDb::create().await;
+    let db = PgDb::create().await;
     let store = Arc::new(RuleStore::new(&db.config()).expect("store"));
     store.create(input("first", None)).await.expect("created");
     let stop = CancellationToken::new();

@@ -4,6 +4,8 @@
 //! never see each other's records or offsets. Reading back never trusts high watermarks (Tansu's
 //! can lag the log): it reads records until the expected count arrives or the log goes quiet.
 
+pub mod pg;
+
 use std::collections::HashMap;
 use std::time::Duration;
 

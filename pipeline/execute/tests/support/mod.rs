@@ -3,8 +3,6 @@
 //! refused target was never contacted), and ActionRequest builders.
 #![allow(dead_code, unreachable_pub)]
 
-mod pg;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,7 +15,7 @@ use serde_json::{Map, Value, json};
 use ttlc_core::InputRecord;
 use ttlc_schemas::{ActionRequest, ActionType, encode_action};
 
-pub use pg::PgDb;
+pub use ttlc_testkit::pg::PgDb;
 
 /// The secret tests sign webhooks with.
 pub const SECRET: &str = "test-webhook-secret-0123456789abcdef";

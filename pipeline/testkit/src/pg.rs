@@ -1,15 +1,15 @@
-//! A fresh PostgreSQL database per test (migrated with the archive migrations), so tests run in
-//! parallel and never see each other's rules. Same approach as `pipeline/archive/tests/support`.
-#![allow(dead_code, unreachable_pub)]
+//! A fresh, migrated PostgreSQL database per test, so tests run in parallel and never see each
+//! other's rows.
 
 use ttlc_core::config::Config;
 
-/// The admin connection (a role with CREATEDB), `TTLC_TEST_DATABASE_URL` or the local stack's.
+/// The admin connection (a role with CREATEDB): `TTLC_TEST_DATABASE_URL` or the local stack's.
 pub fn pg_admin_url() -> String {
     std::env::var("TTLC_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://ttlc:ttlc@127.0.0.1:5432/ttlc".into())
 }
 
+/// One test's database.
 #[derive(Debug)]
 pub struct PgDb {
     pub name: String,
@@ -17,7 +17,7 @@ pub struct PgDb {
 }
 
 impl PgDb {
-    /// Creates and migrates a database for one test.
+    /// Creates a database named `ttlc_t_<uuid>` and applies the archive migrations to it.
     pub async fn create() -> PgDb {
         let name = format!("ttlc_t_{}", uuid::Uuid::new_v4().simple());
         admin(&format!("CREATE DATABASE {name}")).await;
@@ -32,6 +32,7 @@ impl PgDb {
         connect(&self.url).await
     }
 
+    /// A default config pointed at this database, migrations already applied.
     pub fn config(&self) -> Config {
         let mut c = Config::default();
         c.postgres.url = self.url.clone();
@@ -46,6 +47,7 @@ impl PgDb {
     }
 }
 
+/// A client for `url`, its connection driven by a background task.
 pub async fn connect(url: &str) -> tokio_postgres::Client {
     let (client, connection) =
         tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect to PostgreSQL");
