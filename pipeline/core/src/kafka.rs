@@ -70,6 +70,8 @@ pub fn stage_consumer<C: ConsumerContext + 'static>(
         .set("fetch.wait.max.ms", config.fetch_wait_max_ms.to_string())
         .set("partition.assignment.strategy", &config.assignment_strategy)
         .set("enable.partition.eof", "false")
+        // Per-partition consumer lag for the `consumer_lag` metric, via the stats callback.
+        .set("statistics.interval.ms", "10000")
         .set("session.timeout.ms", config.session_timeout_ms.to_string())
         .set("heartbeat.interval.ms", config.heartbeat_interval_ms.to_string())
         .create_with_context(context)

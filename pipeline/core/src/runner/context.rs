@@ -12,6 +12,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::{ClientContext, Offset};
 
 use super::resume::ResumeGuard;
+use crate::telemetry::PartitionLag;
 
 /// The runner's consumer context.
 #[derive(Debug, Clone)]
@@ -29,7 +30,26 @@ impl RunnerContext {
     }
 }
 
-impl ClientContext for RunnerContext {}
+impl ClientContext for RunnerContext {
+    /// librdkafka's periodic statistics (`statistics.interval.ms`) carry each assigned partition's
+    /// lag, computed from what the client already knows: no extra broker round trips.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (name, topic) in &statistics.topics {
+            for (partition, p) in &topic.partitions {
+                // -1 is the internal "unassigned" partition or an unknown lag.
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    PartitionLag {
+                        stage: self.stage,
+                        topic: name,
+                        partition: *partition,
+                        lag: p.consumer_lag,
+                    }
+                    .emit();
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for RunnerContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
