@@ -47,7 +47,7 @@ enum Command {
     /// Run every stage in one process (small installs).
     All,
     /// Replay a stored session into the raw topic with a new session id.
-    Replay(commands::pending::ReplayArgs),
+    Replay(commands::replay::ReplayArgs),
     /// Mint a development JWT (HS256 with TTLC_JWT_SECRET).
     Token(commands::pending::TokenArgs),
     /// Inspect or re-drive the dead-letter queue.

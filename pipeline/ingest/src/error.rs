@@ -30,12 +30,18 @@ pub enum IngestError {
     /// Misconfiguration that retrying cannot fix (bad URL, rejected API key).
     #[error("{0}")]
     Fatal(String),
+    /// A replay was asked for a session with no stored events.
+    #[error("no stored events for session {0:?}")]
+    SessionNotFound(String),
+    /// PostgreSQL (the replay provider's source) failed or is unreachable.
+    #[error("{context}: {message}")]
+    Database { context: &'static str, message: String },
 }
 
 impl IngestError {
     /// Whether another attempt can succeed.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, IngestError::Fatal(_))
+        !matches!(self, IngestError::Fatal(_) | IngestError::SessionNotFound(_))
     }
 
     /// The delay the server asked for, if any.
@@ -57,6 +63,8 @@ impl IngestError {
             IngestError::Idle(_) => "IDLE_TIMEOUT",
             IngestError::Decode { .. } => "DECODE_ERROR",
             IngestError::Fatal(_) => "FATAL",
+            IngestError::SessionNotFound(_) => "SESSION_NOT_FOUND",
+            IngestError::Database { .. } => "DATABASE_ERROR",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! - [`supervisor`]: one task per channel, reconnect with backoff, a shared sign budget.
 //! - [`publish`], [`service`]: the bounded path from channel tasks to the Kafka producer.
 //! - [`mock_provider`]: replays an NDJSON file of raw.v1 frames at a given rate.
+//! - [`replay`]: re-publishes a session stored in PostgreSQL as a new `source: replay` session.
 //! - [`mock_server`]: a mock TikTok (sign server + push WebSocket) for tests and demos.
 //! - [`cli`]: the entry points `ttlc ingest`, `ttlc dev mock-tiktok` and `ttlc bench decode` call.
 
@@ -19,6 +20,7 @@ pub mod mock_provider;
 pub mod mock_server;
 pub mod publish;
 pub mod record;
+pub mod replay;
 pub mod service;
 pub mod sign;
 pub mod streaks;

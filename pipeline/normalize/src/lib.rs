@@ -8,6 +8,8 @@
 //! Both payload forms are read: `data` (decoded JSON, module `from_json`) and `dataB64` (original
 //! protobuf bytes, module `from_proto`). They only extract facts; the rules live once, in module
 //! `mapping`. Unknown message types are never dropped: they become RAW events with their data.
+//! Replayed events (`Replay.<EVENTTYPE>`, module `replay`) carry a stored UnifiedEvent and only
+//! get the replay run's identity.
 //!
 //! Entry points: [`normalize_bytes`] (the stage's hot path), [`normalize`] / [`normalize_owned`]
 //! for an envelope already parsed, [`event_id`] for the dedupe key, and [`NormalizeError::reason`]
@@ -22,6 +24,7 @@ mod kind;
 mod lifecycle;
 mod mapping;
 pub mod offline;
+mod replay;
 pub mod stage;
 
 use serde_json::{Map, Value};
@@ -32,6 +35,7 @@ use ttlc_schemas::{Provider, RawEnvelope, UnifiedEvent};
 pub use envelope::{check_envelope, parse_envelope};
 pub use error::NormalizeError;
 pub use offline::{OfflineStats, run_offline};
+pub use replay::REPLAY_TYPE_PREFIX;
 pub use stage::NormalizeStage;
 
 use crate::json::Obj;
@@ -84,6 +88,12 @@ fn format_i64(n: i64, buf: &mut [u8; 20]) -> &[u8] {
 /// Normalizes one envelope, borrowing it (RAW passthrough copies its data).
 pub fn normalize(env: &RawEnvelope) -> Result<UnifiedEvent, NormalizeError> {
     check_envelope(env)?;
+    if replay::is_replay(&env.raw_type) {
+        replay::check_envelope(env)?;
+        let data = env.data.clone().unwrap_or_default();
+        let r = replay::map(&env.raw_type, &env.stream_id, data)?;
+        return Ok(assemble_replay(env.stream_id.clone(), env.session_id.clone(), env, r));
+    }
     let kind = Kind::of(&env.raw_type);
     let mapped = match (&env.data, &env.data_b64) {
         (Some(data), _) => map_json(kind, &env.raw_type, env.provider, Json::Borrowed(data))?,
@@ -108,6 +118,14 @@ pub fn normalize_bytes(bytes: &[u8]) -> Result<UnifiedEvent, NormalizeError> {
 /// Normalizes a checked envelope, taking its data and ids. On error the ids and `type` are still
 /// in place, so callers can put them on the DLQ record.
 pub(crate) fn normalize_checked(env: &mut RawEnvelope) -> Result<UnifiedEvent, NormalizeError> {
+    if replay::is_replay(&env.raw_type) {
+        replay::check_envelope(env)?;
+        let data = env.data.take().unwrap_or_default();
+        let r = replay::map(&env.raw_type, &env.stream_id, data)?;
+        let stream_id = std::mem::take(&mut env.stream_id);
+        let session_id = std::mem::take(&mut env.session_id);
+        return Ok(assemble_replay(stream_id, session_id, env, r));
+    }
     let kind = Kind::of(&env.raw_type);
     let mapped = match (env.data.take(), &env.data_b64) {
         (Some(data), _) => map_json(kind, &env.raw_type, env.provider, Json::Owned(data))?,
@@ -175,6 +193,18 @@ fn assemble(
         user: mapped.user,
         payload: mapped.payload,
     }
+}
+
+/// A replayed event under the replay run's identity; the event time stays the stored event's.
+fn assemble_replay(
+    stream_id: String,
+    session_id: String,
+    env: &RawEnvelope,
+    r: replay::Replayed,
+) -> UnifiedEvent {
+    let mut event = assemble(stream_id, session_id, &env.raw_type, env, r.mapped);
+    event.timestamp = r.timestamp;
+    event
 }
 
 #[cfg(test)]

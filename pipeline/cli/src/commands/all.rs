@@ -19,9 +19,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let performers = ttlc_execute::performers(&config)?;
     let ingest =
         Arc::new(ttlc_ingest::IngestService::start(&config, None, shutdown.clone()).await?);
+    let replays = super::wiring::Replays::new(config.clone(), shutdown.clone());
     let deps = ttlc_api::ApiDeps {
         channels: Some(Arc::new(super::wiring::SupervisorChannels(ingest.clone()))),
-        replay: None,
+        replay: Some(replays.clone()),
     };
     let stages: Vec<(&'static str, StageFuture)> = vec![
         (
@@ -33,7 +34,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<ExitCode> {
         ("archive-ch", Box::pin(stages::archive_ch(config.clone(), shutdown.clone()))),
         ("rules", Box::pin(stages::rules(config.clone(), shutdown.clone()))),
         ("execute", Box::pin(stages::execute(config.clone(), performers, shutdown.clone()))),
-        ("api", Box::pin(stages::api(config.clone(), deps, shutdown.clone()))),
+        (
+            "api",
+            Box::pin(stages::api_with_replays(config.clone(), deps, replays, shutdown.clone())),
+        ),
     ];
     let mut tasks = JoinSet::new();
     for (name, stage) in stages {

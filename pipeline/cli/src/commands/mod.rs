@@ -5,6 +5,7 @@ pub(crate) mod bench;
 pub(crate) mod dlq;
 pub(crate) mod normalize;
 pub(crate) mod pending;
+pub(crate) mod replay;
 pub(crate) mod stages;
 pub(crate) mod token;
 pub(crate) mod topics;
@@ -43,12 +44,16 @@ pub(crate) async fn dispatch(config: Option<&Path>, command: Command) -> anyhow:
         }
         Command::Api => {
             stage(config, |c, t| async move {
-                Ok(ttlc_api::serve(&c, ttlc_api::ApiDeps::default(), t).await?)
+                // Replays need only PostgreSQL and the broker; channels need the supervisor,
+                // which runs only in `ttlc all`.
+                let replays = wiring::Replays::new(c.clone(), t.clone());
+                let deps = ttlc_api::ApiDeps { channels: None, replay: Some(replays.clone()) };
+                stages::api_with_replays(c, deps, replays, t).await
             })
             .await
         }
         Command::All => all::run(load_config(config)?).await,
-        Command::Replay(_) => pending::not_yet("replay", 5),
+        Command::Replay(args) => replay::run(load_config(config)?, args).await,
         Command::Token(args) => token::run(Config::load(config)?, args),
         Command::Prune => pending::not_yet("prune", 4),
         Command::GdprErase(_) => pending::not_yet("gdpr-erase", 4),

@@ -17,15 +17,6 @@ pub(crate) fn not_yet(command: &str, issue: u32) -> anyhow::Result<ExitCode> {
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct ReplayArgs {
-    /// The stored session to replay.
-    pub(crate) session_id: String,
-    /// Speed factor: 1.0 = original timing, 0 = as fast as possible.
-    #[arg(long, default_value_t = 1.0)]
-    pub(crate) speed: f64,
-}
-
-#[derive(Debug, Args)]
 pub(crate) struct TokenArgs {
     /// STREAMER, MODERATOR, VIEWER or OPERATOR.
     #[arg(long)]

@@ -64,12 +64,17 @@ pub(crate) async fn execute(
     ttlc_execute::run_execute_with(&config, performers, shutdown).await
 }
 
-pub(crate) async fn api(
+/// The API with in-process replays (`deps.replay` is `replays`): once the server has stopped,
+/// running replays get to flush what they queued.
+pub(crate) async fn api_with_replays(
     config: Config,
     deps: ttlc_api::ApiDeps,
+    replays: Arc<super::wiring::Replays>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    Ok(ttlc_api::serve(&config, deps, shutdown).await?)
+    let served = ttlc_api::serve(&config, deps, shutdown).await;
+    replays.drain().await;
+    Ok(served?)
 }
 
 /// Live ingest for `ttlc all`: the direct provider's supervisor with the configured channels,

@@ -19,6 +19,13 @@ const LIVE: Origin = Origin {
 };
 const MOCK: Origin =
     Origin { provider: "mock", session_id: "6a0d4e2b-1c3f-4b5a-8d7e-9f0a1b2c3d4e", ..LIVE };
+/// A replay run of the LIVE session (see `replays`).
+pub(crate) const REPLAY: Origin = Origin {
+    provider: "replay",
+    source: "replay",
+    session_id: "0f0e0d0c-0b0a-4908-8706-050403020100",
+    ..LIVE
+};
 
 /// Every golden case as (file stem, frame).
 pub(crate) fn golden() -> Vec<(String, Frame)> {
@@ -303,5 +310,33 @@ pub(crate) fn golden() -> Vec<(String, Frame)> {
         "fromUser": {"id": "6900000000000000006", "nickName": "Frank", "username": "frank.f", "avatarThumb": {"mUrls": ["https://p16-sign-va.tiktokcdn.com/frank.webp"]}},
         "mGift": {"id": "5487", "name": "Finger Heart", "type": 1, "diamondCount": 5, "image": {"mUrls": ["https://p19-webcast.tiktokcdn.com/5487.webp"]}}
     }))));
+    let replays = replays(&out);
+    out.extend(replays);
+    out
+}
+
+/// Replay runs of stored events, as the replay provider publishes them: the stored UnifiedEvent
+/// (here: what the live fixture normalizes to) in `data.unifiedEvent`, type `Replay.<EVENTTYPE>`.
+/// CONNECTED shows the contract's provider being dropped, RAW the passthrough type.
+fn replays(live: &[(String, Frame)]) -> Vec<(String, Frame)> {
+    let mut out = Vec::new();
+    for (name, source) in [
+        ("replay-gift", "gift-streak-end"),
+        ("replay-connected", "connected-direct"),
+        ("replay-raw", "raw-room-user-seq"),
+    ] {
+        let (_, frame) = live.iter().find(|(n, _)| n == source).expect("live fixture");
+        let bytes = serde_json::to_vec(&frame.envelope()).expect("envelope");
+        let event = ttlc_normalize::normalize_bytes(&bytes).expect("live fixture normalizes");
+        let raw_type = format!("Replay.{}", event.event_type);
+        let data = json!({
+            "unifiedEvent": serde_json::to_value(&event).expect("event to JSON"),
+            "replayOf": LIVE.session_id,
+        });
+        out.push((
+            name.to_owned(),
+            Frame::json(REPLAY, &raw_type, frame.seq_no, frame.ts_ms, data),
+        ));
+    }
     out
 }

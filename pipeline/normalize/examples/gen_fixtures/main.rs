@@ -227,6 +227,22 @@ fn write_malformed(dir: &Path, chat: &Frame) -> BTreeMap<String, &'static str> {
         with(&|m| json_data(m, "ControlEvent.ERROR", json!({"code": "E_UNKNOWN"}))),
         "invalid_payload",
     );
+    let replay = |m: &mut serde_json::Map<String, Value>, provider: &str, data: Value| {
+        json_data(m, "Replay.CHAT", data);
+        m.insert("provider".into(), json!(provider));
+        m.insert("source".into(), json!("replay"));
+        m.insert("sessionId".into(), json!(cases::REPLAY.session_id));
+    };
+    put(
+        "replay-without-unified-event.json",
+        with(&|m| replay(m, "replay", json!({"replayOf": "3f1c2a9e-8b7d-4c6e-9a1b-2d3e4f5a6b7c"}))),
+        "invalid_payload",
+    );
+    put(
+        "replay-from-live-provider.json",
+        with(&|m| replay(m, "direct", json!({"unifiedEvent": {}}))),
+        "invalid_envelope",
+    );
     put(
         "lifecycle-as-b64.json",
         with(&|m| {
