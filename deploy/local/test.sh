@@ -28,4 +28,4 @@ step "Dependency advisories"
 bash deploy/local/audit.sh
 
 step "Tests"
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.log
+cargo test --workspace --locked --no-fail-fast
