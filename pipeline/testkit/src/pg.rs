@@ -42,8 +42,14 @@ impl PgDb {
         c
     }
 
+    /// Drops the database. Cleanup only: an autovacuum worker in the fresh database (a superuser
+    /// process) makes a forced drop fail, and a leftover `ttlc_t_*` database is harmless, so
+    /// failure is reported, not fatal.
     pub async fn drop_db(self) {
-        admin(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await;
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        if let Err(error) = connect(&pg_admin_url()).await.batch_execute(&sql).await {
+            eprintln!("note: test database {} left behind: {error}", self.name);
+        }
     }
 }
 

@@ -79,10 +79,13 @@ pub async fn drop_databases(config: &Config) {
     let (client, connection) =
         tokio_postgres::connect(&pg_admin_url(), NoTls).await.expect("PostgreSQL admin");
     tokio::spawn(connection);
-    client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .expect("drop database");
+    // Cleanup only: an autovacuum worker (a superuser process) makes a forced drop fail, and a
+    // leftover database is swept by a later run.
+    if let Err(error) =
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await
+    {
+        eprintln!("note: test database {name} left behind: {error}");
+    }
     let ch = clickhouse::Client::default().with_url(ch_server_url()).with_validation(false);
     ch.query(&format!("DROP DATABASE IF EXISTS {name}"))
         .execute()
