@@ -46,10 +46,57 @@ pub(super) const COPY_TYPES: [Type; 13] = [
     Type::JSONB,
 ];
 
+// Each table's merge rule, written once and spliced into both write paths (`MERGE_SQL` and the
+// fast path's `UPSERT_*_SQL`), so the two can never fold a batch differently.
+macro_rules! users_merge {
+    () => {
+        r#"
+ON CONFLICT (user_id) DO UPDATE SET
+    unique_id = CASE WHEN EXCLUDED.last_seen >= u.last_seen
+                     THEN EXCLUDED.unique_id ELSE u.unique_id END,
+    display_name = CASE WHEN EXCLUDED.last_seen >= u.last_seen
+                        THEN COALESCE(EXCLUDED.display_name, u.display_name)
+                        ELSE COALESCE(u.display_name, EXCLUDED.display_name) END,
+    avatar_url = CASE WHEN EXCLUDED.last_seen >= u.last_seen
+                      THEN COALESCE(EXCLUDED.avatar_url, u.avatar_url)
+                      ELSE COALESCE(u.avatar_url, EXCLUDED.avatar_url) END,
+    pseudonymized_at = CASE WHEN EXCLUDED.last_seen >= u.last_seen
+                            THEN NULL ELSE u.pseudonymized_at END,
+    first_seen = LEAST(u.first_seen, EXCLUDED.first_seen),
+    last_seen = GREATEST(u.last_seen, EXCLUDED.last_seen),
+    event_count = u.event_count + EXCLUDED.event_count,
+    updated_at = now()"#
+    };
+}
+macro_rules! streams_merge {
+    () => {
+        r#"
+ON CONFLICT (stream_id) DO UPDATE SET
+    first_seen = LEAST(s.first_seen, EXCLUDED.first_seen),
+    last_seen = GREATEST(s.last_seen, EXCLUDED.last_seen),
+    last_session_id = CASE WHEN EXCLUDED.last_seen >= s.last_seen
+                           THEN EXCLUDED.last_session_id ELSE s.last_session_id END,
+    event_count = s.event_count + EXCLUDED.event_count"#
+    };
+}
+macro_rules! sessions_merge {
+    () => {
+        r#"
+ON CONFLICT (session_id) DO UPDATE SET
+    started_at = LEAST(s.started_at, EXCLUDED.started_at),
+    ended_at = GREATEST(s.ended_at, EXCLUDED.ended_at),
+    end_reason = COALESCE(EXCLUDED.end_reason, s.end_reason),
+    first_event_at = LEAST(s.first_event_at, EXCLUDED.first_event_at),
+    last_event_at = GREATEST(s.last_event_at, EXCLUDED.last_event_at),
+    event_count = s.event_count + EXCLUDED.event_count"#
+    };
+}
+
 /// Insert what is new, then fold exactly those rows into users, streams and sessions. Upserts are
 /// sorted by key so concurrent archivers (other partitions) lock shared user rows in one order and
 /// do not deadlock. GREATEST/LEAST make the folds order-independent across batches.
-pub(super) const MERGE_SQL: &str = r#"
+pub(super) const MERGE_SQL: &str = concat!(
+    r#"
 WITH ins AS (
     INSERT INTO events (event_id, stream_id, session_id, event_type, trigger_id, user_id,
                         unique_id, raw_type, source, seq_no, "timestamp", ingested_at, event_data)
@@ -74,21 +121,9 @@ WITH ins AS (
     WHERE user_id <> '0' AND user_id <> ''
     GROUP BY user_id
     ORDER BY user_id
-    ON CONFLICT (user_id) DO UPDATE SET
-        unique_id = CASE WHEN EXCLUDED.last_seen >= u.last_seen
-                         THEN EXCLUDED.unique_id ELSE u.unique_id END,
-        display_name = CASE WHEN EXCLUDED.last_seen >= u.last_seen
-                            THEN COALESCE(EXCLUDED.display_name, u.display_name)
-                            ELSE COALESCE(u.display_name, EXCLUDED.display_name) END,
-        avatar_url = CASE WHEN EXCLUDED.last_seen >= u.last_seen
-                          THEN COALESCE(EXCLUDED.avatar_url, u.avatar_url)
-                          ELSE COALESCE(u.avatar_url, EXCLUDED.avatar_url) END,
-        pseudonymized_at = CASE WHEN EXCLUDED.last_seen >= u.last_seen
-                                THEN NULL ELSE u.pseudonymized_at END,
-        first_seen = LEAST(u.first_seen, EXCLUDED.first_seen),
-        last_seen = GREATEST(u.last_seen, EXCLUDED.last_seen),
-        event_count = u.event_count + EXCLUDED.event_count,
-        updated_at = now()
+"#,
+    users_merge!(),
+    r#"
     RETURNING 1
 ), st AS (
     INSERT INTO streams AS s (stream_id, first_seen, last_seen, last_session_id, event_count)
@@ -96,12 +131,9 @@ WITH ins AS (
     FROM ins
     GROUP BY stream_id
     ORDER BY stream_id
-    ON CONFLICT (stream_id) DO UPDATE SET
-        first_seen = LEAST(s.first_seen, EXCLUDED.first_seen),
-        last_seen = GREATEST(s.last_seen, EXCLUDED.last_seen),
-        last_session_id = CASE WHEN EXCLUDED.last_seen >= s.last_seen
-                               THEN EXCLUDED.last_session_id ELSE s.last_session_id END,
-        event_count = s.event_count + EXCLUDED.event_count
+"#,
+    streams_merge!(),
+    r#"
     RETURNING 1
 ), se AS (
     INSERT INTO sessions AS s (session_id, stream_id, source, started_at, ended_at, end_reason,
@@ -114,64 +146,48 @@ WITH ins AS (
     FROM ins
     GROUP BY session_id
     ORDER BY session_id
-    ON CONFLICT (session_id) DO UPDATE SET
-        started_at = LEAST(s.started_at, EXCLUDED.started_at),
-        ended_at = GREATEST(s.ended_at, EXCLUDED.ended_at),
-        end_reason = COALESCE(EXCLUDED.end_reason, s.end_reason),
-        first_event_at = LEAST(s.first_event_at, EXCLUDED.first_event_at),
-        last_event_at = GREATEST(s.last_event_at, EXCLUDED.last_event_at),
-        event_count = s.event_count + EXCLUDED.event_count
+"#,
+    sessions_merge!(),
+    r#"
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM u) AS users
-"#;
+"#
+);
 
 /// Fast-path fold of a batch's users (parallel arrays sorted by user_id, see `fold.rs`).
-pub(super) const UPSERT_USERS_SQL: &str = r#"
+pub(super) const UPSERT_USERS_SQL: &str = concat!(
+    r#"
 INSERT INTO users AS u (user_id, unique_id, display_name, avatar_url, first_seen, last_seen,
                         event_count)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
                      $6::timestamptz[], $7::int8[])
-ON CONFLICT (user_id) DO UPDATE SET
-    unique_id = CASE WHEN EXCLUDED.last_seen >= u.last_seen
-                     THEN EXCLUDED.unique_id ELSE u.unique_id END,
-    display_name = CASE WHEN EXCLUDED.last_seen >= u.last_seen
-                        THEN COALESCE(EXCLUDED.display_name, u.display_name)
-                        ELSE COALESCE(u.display_name, EXCLUDED.display_name) END,
-    avatar_url = CASE WHEN EXCLUDED.last_seen >= u.last_seen
-                      THEN COALESCE(EXCLUDED.avatar_url, u.avatar_url)
-                      ELSE COALESCE(u.avatar_url, EXCLUDED.avatar_url) END,
-    pseudonymized_at = CASE WHEN EXCLUDED.last_seen >= u.last_seen
-                            THEN NULL ELSE u.pseudonymized_at END,
-    first_seen = LEAST(u.first_seen, EXCLUDED.first_seen),
-    last_seen = GREATEST(u.last_seen, EXCLUDED.last_seen),
-    event_count = u.event_count + EXCLUDED.event_count,
-    updated_at = now()
-"#;
+"#,
+    users_merge!(),
+    r#"
+"#
+);
 
 /// Fast-path fold of a batch's streams.
-pub(super) const UPSERT_STREAMS_SQL: &str = r#"
+pub(super) const UPSERT_STREAMS_SQL: &str = concat!(
+    r#"
 INSERT INTO streams AS s (stream_id, first_seen, last_seen, last_session_id, event_count)
 SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::int8[])
-ON CONFLICT (stream_id) DO UPDATE SET
-    first_seen = LEAST(s.first_seen, EXCLUDED.first_seen),
-    last_seen = GREATEST(s.last_seen, EXCLUDED.last_seen),
-    last_session_id = CASE WHEN EXCLUDED.last_seen >= s.last_seen
-                           THEN EXCLUDED.last_session_id ELSE s.last_session_id END,
-    event_count = s.event_count + EXCLUDED.event_count
-"#;
+"#,
+    streams_merge!(),
+    r#"
+"#
+);
 
 /// Fast-path fold of a batch's sessions.
-pub(super) const UPSERT_SESSIONS_SQL: &str = r#"
+pub(super) const UPSERT_SESSIONS_SQL: &str = concat!(
+    r#"
 INSERT INTO sessions AS s (session_id, stream_id, source, started_at, ended_at, end_reason,
                            first_event_at, last_event_at, event_count)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
                      $6::text[], $7::timestamptz[], $8::timestamptz[], $9::int8[])
-ON CONFLICT (session_id) DO UPDATE SET
-    started_at = LEAST(s.started_at, EXCLUDED.started_at),
-    ended_at = GREATEST(s.ended_at, EXCLUDED.ended_at),
-    end_reason = COALESCE(EXCLUDED.end_reason, s.end_reason),
-    first_event_at = LEAST(s.first_event_at, EXCLUDED.first_event_at),
-    last_event_at = GREATEST(s.last_event_at, EXCLUDED.last_event_at),
-    event_count = s.event_count + EXCLUDED.event_count
-"#;
+"#,
+    sessions_merge!(),
+    r#"
+"#
+);
