@@ -18,50 +18,52 @@ pub(crate) struct Decoded {
     pub(crate) events: Vec<(usize, UnifiedEvent)>,
 }
 
-/// Below this many records one thread decodes; above it, the batch is split across cores.
-const PARALLEL_FROM: usize = 2_048;
+/// Decodes a batch piece by piece, so a sink can start writing the first rows while the rest are
+/// still being decoded, and keeps what the whole batch needs: one disposition slot per record and
+/// the event ids already seen.
+#[derive(Debug)]
+pub(crate) struct Decoder {
+    dispositions: Vec<Option<Disposition>>,
+    seen: HashSet<String>,
+}
 
-/// Decodes every record of `batch`.
-///
-/// Avro decoding is the archivers' largest CPU cost (about half of archive-ch's time on a
-/// two-core machine), and while it runs the database waits for data anyway, so large batches are
-/// decoded on scoped threads, one chunk per core. Blocking the async task this way costs no more
-/// than the same work done serially in it would.
-pub(crate) fn decode_batch(batch: &[InputRecord]) -> Decoded {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    let results: Vec<Result<UnifiedEvent, Disposition>> = if batch.len() < PARALLEL_FROM
-        || threads < 2
-    {
-        batch.iter().map(decode_one).collect()
-    } else {
-        let chunk = batch.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = batch
-                .chunks(chunk)
-                .map(|part| scope.spawn(move || part.iter().map(decode_one).collect::<Vec<_>>()))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| match h.join() {
-                    Ok(part) => part,
-                    // Decoding does not panic on bad input; if it ever does, fail loudly as the
-                    // serial path would.
-                    Err(panic) => std::panic::resume_unwind(panic),
-                })
-                .collect()
-        })
-    };
-    let mut dispositions: Vec<Option<Disposition>> = vec![None; batch.len()];
-    let mut events = Vec::with_capacity(batch.len());
-    let mut seen = HashSet::with_capacity(batch.len());
-    for (index, result) in results.into_iter().enumerate() {
-        match result {
-            Ok(event) if seen.insert(event.event_id.clone()) => events.push((index, event)),
-            Ok(_) => dispositions[index] = Some(Disposition::Emit(Vec::new())),
-            Err(rejection) => dispositions[index] = Some(rejection),
-        }
+impl Decoder {
+    pub(crate) fn new(batch_len: usize) -> Self {
+        Decoder { dispositions: vec![None; batch_len], seen: HashSet::with_capacity(batch_len) }
     }
-    Decoded { dispositions, events }
+
+    /// Decodes `records`, which start at index `first` of the batch: returns the events to store;
+    /// rejected records and duplicates are settled in the dispositions.
+    pub(crate) fn decode(
+        &mut self,
+        first: usize,
+        records: &[InputRecord],
+    ) -> Vec<(usize, UnifiedEvent)> {
+        let mut events = Vec::with_capacity(records.len());
+        for (index, record) in (first..).zip(records) {
+            match decode_one(record) {
+                Ok(event) if self.seen.insert(event.event_id.clone()) => {
+                    events.push((index, event))
+                }
+                Ok(_) => self.dispositions[index] = Some(Disposition::Emit(Vec::new())),
+                Err(rejection) => self.dispositions[index] = Some(rejection),
+            }
+        }
+        events
+    }
+
+    /// The dispositions so far; unsettled slots are the events handed out for storing.
+    pub(crate) fn into_dispositions(self) -> Vec<Option<Disposition>> {
+        self.dispositions
+    }
+}
+
+/// Decodes every record of `batch` at once (the direct Avro decoder reads a few million records
+/// per second, so one thread keeps up with either database).
+pub(crate) fn decode_batch(batch: &[InputRecord]) -> Decoded {
+    let mut decoder = Decoder::new(batch.len());
+    let events = decoder.decode(0, batch);
+    Decoded { dispositions: decoder.into_dispositions(), events }
 }
 
 /// Decodes one record, or says why it goes to the DLQ.

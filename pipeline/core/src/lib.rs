@@ -15,4 +15,4 @@ pub mod stage;
 pub mod telemetry;
 
 pub use error::{ErrorKind, StageError};
-pub use stage::{Disposition, InputRecord, Output, Rejection, Stage};
+pub use stage::{Batching, Disposition, InputRecord, Output, Rejection, Stage};

@@ -7,6 +7,7 @@
 //! offset only after everything for that input is acknowledged.
 
 use std::future::Future;
+use std::time::Duration;
 
 use ttlc_topics::Topic;
 
@@ -59,6 +60,15 @@ impl Rejection {
     }
 }
 
+/// How many records a stage takes at once, and how long the runner waits to fill a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    /// Most records per batch; also bounds the stage's memory.
+    pub max_records: usize,
+    /// Longest wait to fill a batch before handling what arrived.
+    pub max_wait: Duration,
+}
+
 /// What to do with one input record.
 #[derive(Debug, Clone)]
 pub enum Disposition {
@@ -81,6 +91,13 @@ pub trait Stage: Send + 'static {
 
     /// The topics this stage consumes.
     fn inputs(&self) -> Vec<Topic>;
+
+    /// Batch limits for this stage when it knows better than `runner.batch_size` /
+    /// `runner.batch_timeout_ms` (e.g. ClickHouse, where every insert writes a part and wants
+    /// tens of thousands of rows). `None`: the runner's settings.
+    fn batching(&self) -> Option<Batching> {
+        None
+    }
 
     /// Handles a batch; returns exactly one [`Disposition`] per input, in input order.
     ///

@@ -72,9 +72,12 @@ pub async fn run<S: Stage>(
     let producer = kafka::producer(&config.kafka)?;
     tracing::info!(stage = name, group = %group, topics = ?topics, "Stage started.");
 
-    let limits = collect::Limits {
-        max_records: config.runner.batch_size,
-        max_wait: Duration::from_millis(config.runner.batch_timeout_ms),
+    let limits = match stage.batching() {
+        Some(b) => collect::Limits { max_records: b.max_records.max(1), max_wait: b.max_wait },
+        None => collect::Limits {
+            max_records: config.runner.batch_size,
+            max_wait: Duration::from_millis(config.runner.batch_timeout_ms),
+        },
     };
     let backoff = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(config.runner.retry_initial_ms))
