@@ -1,8 +1,8 @@
 //! The edges the API drives but does not own: ingest channels and session replays.
 //!
-//! `ttlc all` wires the ingest supervisor and the replay runner in-process; a standalone `ttlc
-//! api` can implement the same traits over a control topic or table. Either way the routes only
-//! see these traits, so they work the same in both deployments.
+//! Channels go through PostgreSQL's `ingest_channels` table ([`crate::PgChannels`]) in both `ttlc
+//! api` and `ttlc all`, so they work wherever ingest runs; replays run in the API's process. The
+//! routes only see these traits, so tests can put any implementation behind them.
 
 use futures::future::BoxFuture;
 
@@ -17,10 +17,17 @@ pub struct ChannelInfo {
     pub unique_id: String,
     /// The room id (stream id) once resolved, or the stream the channel was started for.
     pub stream_id: Option<String>,
-    /// e.g. `starting`, `connected`, `reconnecting`, `stopped`, `failed`.
+    /// `starting` (just requested), `pending` (requested, but no ingest process has picked it
+    /// up), `connecting`, `connected`, `backoff` (reconnecting after a failure), `ended` (the
+    /// LIVE ended), `failed` (gave up, or the request was refused: see `lastError`), `stopping`,
+    /// `stopped`.
     pub state: String,
-    /// RFC 3339 time the channel was started.
+    /// RFC 3339 time the channel was (last) requested to run; absent once stopped.
     pub started_at: Option<String>,
+    /// The session of the current (or last) connection, once connected.
+    pub session_id: Option<String>,
+    /// The last connection error ingest reported, or why the request was refused.
+    pub last_error: Option<String>,
 }
 
 /// Why a control request failed.
@@ -38,9 +45,13 @@ pub enum ControlError {
     /// The component behind the trait is down or overloaded; retry later.
     #[error("{0}")]
     Unavailable(String),
+    /// The component behind the trait failed in a way retrying will not fix.
+    #[error("{0}")]
+    Internal(String),
 }
 
-/// Starts, stops and lists ingest channels (implemented by the ingest supervisor).
+/// Starts, stops and lists ingest channels (implemented over the control table by
+/// [`crate::PgChannels`]).
 pub trait ChannelControl: Send + Sync + std::fmt::Debug {
     /// Starts ingesting `unique_id`. `stream_id` is the stream the caller is scoped to (None for
     /// operators): an implementation that resolves a different room must refuse with
@@ -81,6 +92,7 @@ impl From<ControlError> for crate::error::ApiError {
                 what: "ingest control",
                 retry_after: crate::error::CONFIGURED_RETRY,
             },
+            ControlError::Internal(m) => ApiError::Internal(m),
         }
     }
 }

@@ -6,9 +6,12 @@
 //! ([`auth`]); live feeds share one tap consumer per topic per process ([`live`]).
 //!
 //! The embedding binary calls [`serve`] (or [`bind`] then [`ApiServer::run`] when it needs the
-//! bound address first) with an [`ApiDeps`] carrying the in-process control edges.
+//! bound address first) with an [`ApiDeps`] carrying the control edges: [`PgChannels`] for
+//! `/channels` (ingest may run in this process or any other) and the replay runner.
 
 pub mod auth;
+mod channels_pg;
+mod client_ip;
 pub mod control;
 mod db;
 pub mod error;
@@ -33,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use ttlc_core::config::Config;
 
 pub use auth::{AuthError, Claims, Role, mint_claims, mint_token};
+pub use channels_pg::PgChannels;
 pub use control::{ChannelControl, ChannelInfo, ControlError, ReplayControl};
 pub use error::{ApiError, ErrorBody};
 pub use state::GroupLag;
@@ -60,6 +64,9 @@ pub enum ServeError {
     Auth(#[from] AuthError),
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
+    /// A setting the API cannot work with.
+    #[error("invalid configuration: {0}")]
+    Config(String),
 }
 
 /// A bound, not yet running API server.
@@ -85,6 +92,8 @@ pub async fn bind(
     shutdown: CancellationToken,
 ) -> Result<ApiServer, ServeError> {
     let verifier = auth::Verifier::from_config(config)?;
+    let trusted_proxies = client_ip::TrustedProxies::parse(&config.http.trusted_proxies)
+        .map_err(ServeError::Config)?;
     let listener = tokio::net::TcpListener::bind(&config.http.addr)
         .await
         .map_err(|source| ServeError::Bind { addr: config.http.addr.clone(), source })?;
@@ -111,6 +120,7 @@ pub async fn bind(
         unified,
         actions,
         ip_limiter: RateLimiter::new(http.rate_limit_ip_per_sec, http.rate_limit_ip_burst),
+        trusted_proxies,
         user_limiter: RateLimiter::new(http.rate_limit_user_per_sec, http.rate_limit_user_burst),
         connections: ConnectionLimiter::new(http.max_connections_per_user),
         deps,
@@ -243,7 +253,8 @@ async fn guard<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Respon
 /// Checks the IP rate limit and the body size before any handler runs.
 async fn admit(state: &AppState, req: &mut Request) -> Result<(), ApiError> {
     if !unlimited(req.uri().path()) {
-        if let Some(ip) = req.remote_addr().as_socket_addr().map(SocketAddr::ip) {
+        if let Some(peer) = req.remote_addr().as_socket_addr().map(SocketAddr::ip) {
+            let ip = state.trusted_proxies.client_ip(peer, req.headers());
             if let Err(retry_after) = state.ip_limiter.check(&ip) {
                 metrics::rate_limited();
                 return Err(ApiError::RateLimited {

@@ -30,6 +30,8 @@ pub(crate) struct AppState {
     pub(crate) unified: Arc<Hub>,
     pub(crate) actions: Arc<Hub>,
     pub(crate) ip_limiter: RateLimiter<IpAddr>,
+    /// Whose `X-Forwarded-For` names the client for `ip_limiter`.
+    pub(crate) trusted_proxies: crate::client_ip::TrustedProxies,
     pub(crate) user_limiter: RateLimiter<String>,
     pub(crate) connections: ConnectionLimiter,
     pub(crate) deps: ApiDeps,

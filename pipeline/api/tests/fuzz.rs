@@ -15,7 +15,9 @@ use ttlc_api::Role;
 async fn schemathesis_finds_no_server_errors() {
     let config = support::config("api-fuzz").await;
     seed(&config).await;
-    let api = TestApi::start(config).await;
+    // The real channel control (PostgreSQL's ingest_channels), so its routes are fuzzed too.
+    let channels = std::sync::Arc::new(ttlc_api::PgChannels::new(&config));
+    let api = TestApi::start_with(config, channels).await;
     let bin =
         std::env::var("SCHEMATHESIS").unwrap_or_else(|_| "/opt/ttlc/venv/bin/schemathesis".into());
     let examples = std::env::var("FUZZ_EXAMPLES").unwrap_or_else(|_| "50".into());

@@ -230,6 +230,57 @@ async fn health_reports_dependencies_and_metrics_are_prometheus_text() {
     assert!(metrics.contains("ttlc_live_slow_clients_dropped"), "{metrics}");
 }
 
+/// The per-IP limit keys on `X-Forwarded-For` only when the request comes from a trusted proxy:
+/// otherwise a client could dodge its limit by sending a new forged address every time.
+#[tokio::test]
+async fn the_ip_limit_believes_x_forwarded_for_only_from_trusted_proxies() {
+    let op = token(Role::Operator, None);
+    let client = reqwest::Client::new();
+    let statuses = |api: TestApi, forwarded: Vec<Option<&'static str>>| {
+        let (client, op) = (client.clone(), op.clone());
+        async move {
+            let mut out = Vec::new();
+            for xff in forwarded {
+                let mut request = client.get(api.url("/streams")).bearer_auth(&op);
+                if let Some(xff) = xff {
+                    request = request.header("x-forwarded-for", xff);
+                }
+                out.push(request.send().await.expect("request").status().as_u16());
+            }
+            api.finish().await;
+            out
+        }
+    };
+
+    let mut config = config("api-xff").await;
+    config.http.rate_limit_ip_per_sec = 0.1;
+    config.http.rate_limit_ip_burst = 2;
+    let untrusted = TestApi::start(config.clone()).await;
+    let forged = vec![Some("203.0.113.1"), Some("203.0.113.2"), Some("203.0.113.3")];
+    assert_eq!(statuses(untrusted, forged).await, vec![200, 200, 429]);
+
+    let mut config = support::config("api-xff-t").await;
+    config.http.rate_limit_ip_per_sec = 0.1;
+    config.http.rate_limit_ip_burst = 2;
+    // The test client connects from loopback: that is the "load balancer".
+    config.http.trusted_proxies = vec!["127.0.0.0/8".into(), "::1".into()];
+    let behind_proxy = TestApi::start(config.clone()).await;
+    let a = Some("198.51.100.7, 203.0.113.1");
+    let b = Some("198.51.100.7, 203.0.113.2");
+    assert_eq!(
+        statuses(behind_proxy, vec![a, a, a, b, None, None, None]).await,
+        // a: two allowed then limited; b (same forged prefix, other real client): its own bucket;
+        // no header: the proxy's own address, a third bucket.
+        vec![200, 200, 429, 200, 200, 200, 429]
+    );
+
+    config.http.trusted_proxies = vec!["proxy.internal".into()];
+    let refused = ttlc_api::bind(&config, ttlc_api::ApiDeps::default(), Default::default()).await;
+    let error = refused.expect_err("an invalid trusted proxy is refused").to_string();
+    assert!(error.contains("proxy.internal"), "{error}");
+    support::drop_databases(&config).await;
+}
+
 #[tokio::test]
 async fn rate_limits_answer_429_with_retry_after() {
     let mut config = config("api-429").await;

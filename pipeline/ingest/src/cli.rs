@@ -73,22 +73,18 @@ async fn run_live(
 ) -> anyhow::Result<()> {
     let mut channels: Vec<String> = config.ingest.channels.clone();
     channels.extend(args.channels.iter().cloned());
-    if channels.is_empty() {
-        bail!("no channels: pass --channel @user (repeatable) or set ingest.channels");
+    if channels.is_empty() && config.ingest.control_poll_ms == 0 {
+        bail!(
+            "no channels: pass --channel @user (repeatable), set ingest.channels, or turn the \
+             control table on (ingest.control_poll_ms > 0) to take channels from /channels"
+        );
     }
     let service =
         IngestService::start_provider(config, provider, args.record.as_deref(), shutdown.clone())
             .await
             .context("starting ingest")?;
-    for c in &channels {
-        match service.supervisor().start_channel(c) {
-            Ok(name) => tracing::info!(channel = %name, "Channel started."),
-            Err(error) => tracing::error!(%error, "A channel could not be started."),
-        }
-    }
-    // Runs until shutdown, or until every channel ended (stream end, fatal error).
-    service.supervisor().wait_idle().await;
-    let stats = service.finish().await.context("stopping ingest")?;
+    // Runs until shutdown (or, without the control table, until every channel ended).
+    let stats = service.run(config, &channels, &shutdown).await.context("running ingest")?;
     tracing::info!(delivered = stats.delivered, failed = stats.failed, "Ingest stopped.");
     Ok(())
 }

@@ -11,6 +11,7 @@ use ttlc_core::config::Config;
 use ttlc_schemas::Provider;
 use ttlc_topics::Topic;
 
+use crate::control::Reconciler;
 use crate::direct::{DirectContext, DirectSettings};
 use crate::error::IngestError;
 use crate::publish::{EnvelopeSink, PublishError, PublishStats, run_publisher};
@@ -152,6 +153,33 @@ impl IngestService {
     /// Start, stop and list channels here.
     pub fn supervisor(&self) -> &Supervisor {
         &self.supervisor
+    }
+
+    /// Runs the channels until `shutdown`, then stops them and flushes. With the control table on
+    /// (`ingest.control_poll_ms` > 0) the [`Reconciler`] decides which channels run (`boot` is
+    /// requested there) and its leases are released once the channels stopped; with it off,
+    /// `boot` runs and ingest also stops when every channel has ended.
+    pub async fn run(
+        self,
+        config: &Config,
+        boot: &[String],
+        shutdown: &CancellationToken,
+    ) -> Result<PublishStats, ServiceError> {
+        if config.ingest.control_poll_ms == 0 {
+            for c in boot {
+                match self.supervisor.start_channel(c) {
+                    Ok(name) => tracing::info!(channel = %name, "Channel started."),
+                    Err(error) => tracing::error!(%error, "A channel could not be started."),
+                }
+            }
+            self.supervisor.wait_idle().await;
+            return self.finish().await;
+        }
+        let mut reconciler = Reconciler::new(config, boot)?;
+        reconciler.run(&self.supervisor, shutdown).await;
+        let stats = self.finish().await;
+        reconciler.release().await;
+        stats
     }
 
     /// Stops every channel (each says DISCONNECTED), publishes what is queued, flushes.

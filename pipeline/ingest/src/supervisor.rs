@@ -73,6 +73,20 @@ pub enum ChannelState {
     Stopped,
 }
 
+impl ChannelState {
+    /// The lowercase name, as serialized and as stored in `ingest_channels.state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelState::Connecting => "connecting",
+            ChannelState::Connected => "connected",
+            ChannelState::Backoff => "backoff",
+            ChannelState::Ended => "ended",
+            ChannelState::Failed => "failed",
+            ChannelState::Stopped => "stopped",
+        }
+    }
+}
+
 /// A channel's status, as [`Supervisor::list`] reports it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

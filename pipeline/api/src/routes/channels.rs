@@ -1,6 +1,9 @@
-//! `/channels`: start, list and stop ingest of TikTok users through [`crate::ChannelControl`].
+//! `/channels`: start, list and stop ingest of TikTok users through [`crate::ChannelControl`]
+//! (in `ttlc api` and `ttlc all`: [`crate::PgChannels`], which any ingest process picks up).
 //!
-//! Streamers manage the channel of their own stream; operators manage every channel.
+//! Streamers manage the channel of their own stream; operators manage every channel. Starting a
+//! channel that runs is 409 (one that ended or failed may be started again); stopping one that
+//! is unknown or already stopped is 404.
 
 use std::sync::Arc;
 
@@ -28,7 +31,7 @@ struct StartChannel {
 
 #[derive(ApiResponse)]
 enum Started {
-    /// The channel is starting.
+    /// The channel is requested; an ingest process picks it up (see its `state`).
     #[oai(status = 201)]
     Created(Json<ChannelInfo>),
 }

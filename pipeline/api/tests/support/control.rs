@@ -26,6 +26,8 @@ impl ChannelControl for TestChannels {
                 stream_id: stream_id.map(str::to_owned),
                 state: "starting".into(),
                 started_at: Some(Utc::now().to_rfc3339()),
+                session_id: None,
+                last_error: None,
             };
             self.channels.lock().insert(unique_id.to_owned(), info.clone());
             Ok(info)

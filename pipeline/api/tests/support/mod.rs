@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use sha2::{Digest, Sha256};
 use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
-use ttlc_api::{ApiDeps, Role};
+use ttlc_api::{ApiDeps, ChannelControl, Role};
 use ttlc_core::config::Config;
 use ttlc_core::{InputRecord, Stage};
 use ttlc_schemas::event::{
@@ -138,14 +138,18 @@ pub struct TestApi {
     pub base: String,
     pub config: Config,
     pub shutdown: CancellationToken,
-    pub channels: Arc<TestChannels>,
+    pub channels: Arc<dyn ChannelControl>,
     pub replays: Arc<TestReplays>,
 }
 
 impl TestApi {
     /// Starts the API on the current runtime and waits until its live feeds are reading.
     pub async fn start(config: Config) -> TestApi {
-        let channels = Arc::new(TestChannels::default());
+        Self::start_with(config, Arc::new(TestChannels::default())).await
+    }
+
+    /// Like [`TestApi::start`] with `channels` behind `/channels` (e.g. the real `PgChannels`).
+    pub async fn start_with(config: Config, channels: Arc<dyn ChannelControl>) -> TestApi {
         let replays = Arc::new(TestReplays::default());
         let deps = ApiDeps { channels: Some(channels.clone()), replay: Some(replays.clone()) };
         let shutdown = CancellationToken::new();

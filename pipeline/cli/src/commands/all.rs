@@ -17,18 +17,17 @@ use super::stages;
 pub(crate) async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let shutdown = ttlc_core::shutdown::install();
     let performers = ttlc_execute::performers(&config)?;
-    let ingest =
-        Arc::new(ttlc_ingest::IngestService::start(&config, None, shutdown.clone()).await?);
+    let ingest = ttlc_ingest::IngestService::start(&config, None, shutdown.clone()).await?;
     let replays = super::wiring::Replays::new(config.clone(), shutdown.clone());
+    // Channels go through the control table here too (one code path with `ttlc api` + `ttlc
+    // ingest`): a POST's NOTIFY wakes the ingest task's reconciler at once, and requested
+    // channels survive a restart.
     let deps = ttlc_api::ApiDeps {
-        channels: Some(Arc::new(super::wiring::SupervisorChannels(ingest.clone()))),
+        channels: Some(Arc::new(ttlc_api::PgChannels::new(&config))),
         replay: Some(replays.clone()),
     };
     let stages: Vec<(&'static str, StageFuture)> = vec![
-        (
-            "ingest",
-            Box::pin(stages::ingest(ingest, config.ingest.channels.clone(), shutdown.clone())),
-        ),
+        ("ingest", Box::pin(stages::ingest(ingest, config.clone(), shutdown.clone()))),
         ("normalize", Box::pin(stages::normalize(config.clone(), shutdown.clone()))),
         ("archive-pg", Box::pin(stages::archive_pg(config.clone(), shutdown.clone()))),
         ("archive-ch", Box::pin(stages::archive_ch(config.clone(), shutdown.clone()))),

@@ -13,6 +13,7 @@ pub(crate) mod wiring;
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use ttlc_core::config::Config;
@@ -32,7 +33,13 @@ pub(crate) async fn dispatch(config: Option<&Path>, command: Command) -> anyhow:
         Command::Dlq(cmd) => dlq::run(load_config(config)?, cmd).await,
         Command::Migrate => stages::migrate(load_config(config)?).await,
         Command::Ingest(args) => {
-            stage(config, |config, shutdown| ttlc_ingest::run_ingest(config, args, shutdown)).await
+            stage(config, |config, shutdown| async move {
+                if args.provider != ttlc_ingest::cli::ProviderArg::Mock {
+                    stages::migrate_for_ingest(&config).await;
+                }
+                ttlc_ingest::run_ingest(config, args, shutdown).await
+            })
+            .await
         }
         Command::ArchivePg => stage(config, stages::archive_pg).await,
         Command::ArchiveCh => stage(config, stages::archive_ch).await,
@@ -44,10 +51,14 @@ pub(crate) async fn dispatch(config: Option<&Path>, command: Command) -> anyhow:
         }
         Command::Api => {
             stage(config, |c, t| async move {
-                // Replays need only PostgreSQL and the broker; channels need the supervisor,
-                // which runs only in `ttlc all`.
+                // Replays need only PostgreSQL and the broker; channels go through PostgreSQL's
+                // control table to whichever `ttlc ingest` processes run.
+                stages::migrate_for_api(&c).await;
                 let replays = wiring::Replays::new(c.clone(), t.clone());
-                let deps = ttlc_api::ApiDeps { channels: None, replay: Some(replays.clone()) };
+                let deps = ttlc_api::ApiDeps {
+                    channels: Some(Arc::new(ttlc_api::PgChannels::new(&c))),
+                    replay: Some(replays.clone()),
+                };
                 stages::api_with_replays(c, deps, replays, t).await
             })
             .await

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use ttlc_core::Stage;
@@ -77,38 +78,57 @@ pub(crate) async fn api_with_replays(
     Ok(served?)
 }
 
-/// Live ingest for `ttlc all`: the direct provider's supervisor with the configured channels,
-/// kept running until shutdown (channels come and go at runtime, through `/channels`).
+/// Live ingest for `ttlc all`: the direct provider with the configured channels and whatever
+/// `/channels` requests in the control table, until shutdown.
 pub(crate) async fn ingest(
-    service: Arc<ttlc_ingest::IngestService>,
-    channels: Vec<String>,
+    service: ttlc_ingest::IngestService,
+    config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    for channel in &channels {
-        if let Err(error) = service.supervisor().start_channel(channel) {
-            tracing::error!(%error, channel = %channel, "A configured channel could not be started.");
-        }
-    }
-    shutdown.cancelled().await;
-    // The API holds the other handle until its server has stopped; then flushing can proceed.
-    let mut service = service;
-    for _ in 0..100 {
-        match Arc::try_unwrap(service) {
-            Ok(owned) => {
-                let stats = owned.finish().await?;
-                tracing::info!(
-                    delivered = stats.delivered,
-                    failed = stats.failed,
-                    "Ingest stopped."
-                );
-                return Ok(());
-            }
-            Err(shared) => {
-                service = shared;
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        }
-    }
-    tracing::warn!("Ingest could not flush: the API still held it after 5 s; channels stopped.");
+    migrate_for_ingest(&config).await;
+    let stats = service.run(&config, &config.ingest.channels, &shutdown).await?;
+    tracing::info!(delivered = stats.delivered, failed = stats.failed, "Ingest stopped.");
     Ok(())
+}
+
+/// Applies both stores' migrations before a standalone `ttlc api` serves, when each store's
+/// `migrate_on_start` is set, so its routes never meet a missing table. Best effort: the API
+/// starts anyway and answers 503 for a store that is down (its `/health` says which).
+pub(crate) async fn migrate_for_api(config: &Config) {
+    let bound = Duration::from_millis(config.postgres.connect_timeout_ms).saturating_mul(2);
+    if config.postgres.migrate_on_start {
+        match tokio::time::timeout(bound, ttlc_archive::migrate_postgres(&config.postgres.url))
+            .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "PostgreSQL migrations could not be applied."),
+            Err(_) => tracing::warn!("PostgreSQL migrations timed out."),
+        }
+    }
+    if config.clickhouse.migrate_on_start {
+        match tokio::time::timeout(bound, ttlc_archive::migrate_clickhouse(&config.clickhouse.url))
+            .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "ClickHouse migrations could not be applied."),
+            Err(_) => tracing::warn!("ClickHouse migrations timed out."),
+        }
+    }
+}
+
+/// Applies the PostgreSQL migrations (the control table) before live ingest starts, when
+/// `postgres.migrate_on_start` is set. Best effort: ingest runs its configured channels without
+/// PostgreSQL, so an unreachable database is logged here and retried by the reconciler.
+pub(crate) async fn migrate_for_ingest(config: &Config) {
+    if !config.postgres.migrate_on_start || config.ingest.control_poll_ms == 0 {
+        return;
+    }
+    let bound = Duration::from_millis(config.postgres.connect_timeout_ms).saturating_mul(2);
+    match tokio::time::timeout(bound, ttlc_archive::migrate_postgres(&config.postgres.url)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "PostgreSQL migrations could not be applied; channel control retries.");
+        }
+        Err(_) => tracing::warn!("PostgreSQL migrations timed out; channel control retries."),
+    }
 }

@@ -210,6 +210,10 @@ pub struct HttpConfig {
     pub query_timeout_ms: u64,
     /// `Retry-After` seconds sent with 503 responses when a dependency is down (default 5).
     pub retry_after_secs: u64,
+    /// Load balancers / reverse proxies (addresses or networks, e.g. `10.0.0.0/8`) whose
+    /// `X-Forwarded-For` names the client for the per-IP rate limit. Empty (default): the header
+    /// is ignored, since any client could forge it.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -230,6 +234,7 @@ impl Default for HttpConfig {
             live_buffer: 4_096,
             query_timeout_ms: 10_000,
             retry_after_secs: 5,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -241,7 +246,9 @@ pub struct IngestConfig {
     /// Base URL of the Euler-compatible sign server. Env: `TTLC_SIGN_API_URL`. The API key is a
     /// secret: `TTLC_SIGN_API_KEY`, environment only.
     pub sign_api_url: String,
-    /// Channels (`@uniqueId`) started at boot.
+    /// Channels (`@uniqueId`) started at boot. With the control table on (`control_poll_ms` > 0)
+    /// they are requested there at every start, like a `POST /channels`, so the API lists them
+    /// and can stop them.
     pub channels: Vec<String>,
     /// Which sign endpoint to call: `fetch` (`GET /webcast/fetch?room_id=…`, default) or `connect`
     /// (the newer `GET /webcast/rooms/{room_id}/connect`).
@@ -283,6 +290,22 @@ pub struct IngestConfig {
     pub publish_queue: usize,
     /// Records handed to the producer but not yet acknowledged (default 20000).
     pub publish_max_in_flight: usize,
+    /// How often live ingest (direct, euler) reads the `ingest_channels` control table in
+    /// PostgreSQL, in milliseconds (default 1000): it starts the channels requested there
+    /// (`POST /channels`, from `ttlc api` or `ttlc all`), stops the ones stopped there, reports
+    /// each channel's state and renews its leases. A start or stop also wakes it at once through
+    /// `NOTIFY`, so this is the safety net and the status cadence. 0 turns the control table off:
+    /// ingest runs only `channels`, exits when they have all ended, and `/channels` requests stay
+    /// `pending`.
+    pub control_poll_ms: u64,
+    /// How long a channel's lease lasts without renewal, in milliseconds (default 15000; at least
+    /// 3 × `control_poll_ms`). A killed ingest process's channels are taken over by another one
+    /// (or its restart) after this long; shorter means faster takeover, but a process that
+    /// cannot reach PostgreSQL for longer may find its channels taken over.
+    pub control_lease_ms: u64,
+    /// Most channels one ingest process runs from the control table (default 1000); the others
+    /// are left for further `ttlc ingest` processes to claim.
+    pub max_channels: usize,
 }
 
 impl Default for IngestConfig {
@@ -310,6 +333,9 @@ impl Default for IngestConfig {
             gift_streak_quiet_ms: 10_000,
             publish_queue: 10_000,
             publish_max_in_flight: 20_000,
+            control_poll_ms: 1_000,
+            control_lease_ms: 15_000,
+            max_channels: 1_000,
         }
     }
 }

@@ -62,3 +62,13 @@ fn passwords_are_redacted() {
     assert_eq!(redact_url("postgres://u:p@h/db"), "postgres://u:***@h/db");
     assert_eq!(redact_url("http://h:8123/db"), "http://h:8123/db");
 }
+
+#[test]
+fn a_channel_lease_must_outlast_a_few_polls() {
+    let f = file("[ingest]\ncontrol_poll_ms = 1000\ncontrol_lease_ms = 2000\n");
+    let err = Config::load_with(Some(f.path()), env(&[])).unwrap_err().to_string();
+    assert!(err.contains("control_lease_ms"), "{err}");
+    // 0 turns the control table off: no lease to check.
+    let f = file("[ingest]\ncontrol_poll_ms = 0\ncontrol_lease_ms = 1\n");
+    assert!(Config::load_with(Some(f.path()), env(&[])).is_ok());
+}
