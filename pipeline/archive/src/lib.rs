@@ -11,6 +11,9 @@
 //! Both return from `handle` only once the batch is durable, so the runner commits offsets only
 //! for stored events (SPEC §2). Schema changes are embedded migrations ([`migrate_postgres`],
 //! [`migrate_clickhouse`]), applied by `ttlc migrate` and at stage start.
+//!
+//! [`retention`] is the maintenance side: retention (`ttlc prune`) and GDPR erasure
+//! (`ttlc gdpr-erase`), the only code that changes or deletes stored events.
 
 mod clickhouse;
 mod columns;
@@ -18,6 +21,7 @@ mod decode;
 mod error;
 mod migrate;
 mod postgres;
+pub mod retention;
 
 pub use clickhouse::{ChArchiver, ClickhouseTarget};
 pub use error::ArchiveError;

@@ -42,6 +42,16 @@ const POSTGRES: &[Migration] = &[
         name: "roles",
         sql: include_str!("../migrations/postgres/0002_roles.sql"),
     },
+    Migration {
+        version: 3,
+        name: "ingest_channels",
+        sql: include_str!("../migrations/postgres/0003_ingest_channels.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "retention",
+        sql: include_str!("../migrations/postgres/0004_retention.sql"),
+    },
 ];
 
 const CLICKHOUSE: &[Migration] = &[Migration {

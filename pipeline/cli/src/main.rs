@@ -49,14 +49,18 @@ enum Command {
     /// Replay a stored session into the raw topic with a new session id.
     Replay(commands::replay::ReplayArgs),
     /// Mint a development JWT (HS256 with TTLC_JWT_SECRET).
-    Token(commands::pending::TokenArgs),
+    Token(commands::token::TokenArgs),
     /// Inspect or re-drive the dead-letter queue.
     #[command(subcommand)]
     Dlq(commands::dlq::DlqCommand),
-    /// Apply retention: archive and delete old events, pseudonymize inactive users.
-    Prune,
-    /// Erase a user's data (GDPR), audited in gdpr_erasures.
-    GdprErase(commands::pending::GdprArgs),
+    /// Apply retention once: archive and delete old events, delete old actions_log, sessions and
+    /// streams, pseudonymize inactive users (periods in [retention]; needs TTLC_PSEUDONYM_SECRET).
+    /// Exit 75: a ClickHouse delete was still running at the end (re-run to confirm).
+    Prune(commands::maintenance::PruneArgs),
+    /// Erase a user's data (GDPR) in PostgreSQL and ClickHouse, audited in gdpr_erasures.
+    /// Exit 5: no data and no earlier erasure for that user; 75: a ClickHouse delete was still
+    /// running at the end (re-run to confirm; re-running is always safe).
+    GdprErase(commands::maintenance::GdprArgs),
     /// Benchmarks and load generators against the local stack.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),

@@ -3,8 +3,8 @@
 pub(crate) mod all;
 pub(crate) mod bench;
 pub(crate) mod dlq;
+pub(crate) mod maintenance;
 pub(crate) mod normalize;
-pub(crate) mod pending;
 pub(crate) mod replay;
 pub(crate) mod stages;
 pub(crate) mod token;
@@ -66,8 +66,8 @@ pub(crate) async fn dispatch(config: Option<&Path>, command: Command) -> anyhow:
         Command::All => all::run(load_config(config)?).await,
         Command::Replay(args) => replay::run(load_config(config)?, args).await,
         Command::Token(args) => token::run(Config::load(config)?, args),
-        Command::Prune => pending::not_yet("prune", 4),
-        Command::GdprErase(_) => pending::not_yet("gdpr-erase", 4),
+        Command::Prune(args) => maintenance::prune(load_config(config)?, args).await,
+        Command::GdprErase(args) => maintenance::gdpr_erase(load_config(config)?, args).await,
         Command::Bench(cmd) => bench::run(config, cmd).await,
         Command::Dev(crate::DevCommand::MockTiktok(args)) => {
             stage(config, |_, shutdown| ttlc_ingest::run_mock_tiktok(args, shutdown)).await

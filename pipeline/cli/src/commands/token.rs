@@ -5,9 +5,21 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use clap::Args;
 use ttlc_core::config::Config;
 
-use super::pending::TokenArgs;
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    /// STREAMER, MODERATOR, VIEWER or OPERATOR.
+    #[arg(long)]
+    pub(crate) role: String,
+    /// The stream (room id) the token is scoped to.
+    #[arg(long)]
+    pub(crate) stream: Option<String>,
+    /// Lifetime, e.g. 30m, 1h, 7d.
+    #[arg(long, default_value = "1h")]
+    pub(crate) ttl: String,
+}
 
 pub(crate) fn run(config: Config, args: TokenArgs) -> anyhow::Result<ExitCode> {
     let secret = config

@@ -36,6 +36,7 @@ pub struct Config {
     pub log: LogConfig,
     pub rules: RulesConfig,
     pub execute: ExecuteConfig,
+    pub retention: RetentionConfig,
     /// Read from the environment only; never serialized, never accepted from a file.
     #[serde(skip)]
     pub secrets: Secrets,
@@ -100,8 +101,33 @@ impl Config {
         if self.runner.batch_size == 0 {
             return fail("runner.batch_size must be at least 1".into());
         }
+        if self.clickhouse.batch_size == 0 {
+            return fail("clickhouse.batch_size must be at least 1".into());
+        }
+        let retention = &self.retention;
+        if retention.batch_size == 0 {
+            return fail("retention.batch_size must be at least 1".into());
+        }
+        // Archived events must outlive their archiving; 0 keeps them forever.
+        if retention.events_delete_days != 0
+            && retention.events_delete_days < retention.events_archive_days
+        {
+            return fail(
+                "retention.events_delete_days must be 0 or at least retention.events_archive_days"
+                    .into(),
+            );
+        }
         if self.topics.replication_factor < 1 {
             return fail("topics.replication_factor must be at least 1".into());
+        }
+        let ingest = &self.ingest;
+        // Renewed every poll: a lease shorter than a few polls would expire under a live owner.
+        if ingest.control_poll_ms > 0
+            && ingest.control_lease_ms < ingest.control_poll_ms.saturating_mul(3)
+        {
+            return fail(
+                "ingest.control_lease_ms must be at least 3 × ingest.control_poll_ms".into(),
+            );
         }
         Ok(())
     }

@@ -440,3 +440,52 @@ impl Default for ExecuteConfig {
         }
     }
 }
+
+/// Retention, pseudonymization and GDPR erasure (`ttlc prune`, `ttlc gdpr-erase`; SPEC §8).
+/// Ages are in days and count from the event time (events), the last activity (sessions, streams,
+/// users) or the execution time (actions_log); 0 keeps that data forever. The pseudonymization
+/// key is a secret: `TTLC_PSEUDONYM_SECRET` (≥ 32 bytes), environment only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Events older than this leave `events` for `events_archive` (default 90): the API, history
+    /// and replay no longer see them, operators and GDPR erasure still do.
+    pub events_archive_days: u32,
+    /// Events older than this are hard-deleted from `events_archive`, `events` and ClickHouse
+    /// (default 120, i.e. 30 days after archiving). Must not be below `events_archive_days`.
+    pub events_delete_days: u32,
+    /// `actions_log` rows older than this are deleted (default 90).
+    pub actions_log_days: u32,
+    /// Sessions whose last event and streams whose last activity are older than this are deleted
+    /// (default 365).
+    pub sessions_days: u32,
+    /// Users not seen for this long are pseudonymized (default 365): ids replaced by
+    /// HMAC-SHA256 values under `TTLC_PSEUDONYM_SECRET`, name and avatar removed.
+    pub users_inactive_days: u32,
+    /// Most rows one delete, move or pseudonymization statement touches (default 5000). Every
+    /// batch is its own short transaction, so pruning a large table never holds locks or
+    /// bloats WAL in one giant transaction, and an interrupted prune keeps what it did.
+    pub batch_size: u32,
+    /// Role maintenance runs as (`SET ROLE`, default `ttlc_maint`): the only role allowed to
+    /// change or delete events. Empty: keep the login role of `postgres.url`.
+    pub maint_role: String,
+    /// How long to wait for ClickHouse to finish a delete mutation, in milliseconds (default
+    /// 300000). ClickHouse applies `ALTER TABLE … DELETE` in the background; after this the
+    /// command reports it as still running (re-running is safe).
+    pub clickhouse_wait_ms: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            events_archive_days: 90,
+            events_delete_days: 120,
+            actions_log_days: 90,
+            sessions_days: 365,
+            users_inactive_days: 365,
+            batch_size: 5_000,
+            maint_role: "ttlc_maint".into(),
+            clickhouse_wait_ms: 300_000,
+        }
+    }
+}

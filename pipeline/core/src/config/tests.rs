@@ -72,3 +72,20 @@ fn a_channel_lease_must_outlast_a_few_polls() {
     let f = file("[ingest]\ncontrol_poll_ms = 0\ncontrol_lease_ms = 1\n");
     assert!(Config::load_with(Some(f.path()), env(&[])).is_ok());
 }
+
+#[test]
+fn retention_defaults_follow_the_spec_and_deletion_never_precedes_archiving() {
+    let config = Config::load_with(None, env(&[])).unwrap();
+    let r = &config.retention;
+    assert_eq!((r.events_archive_days, r.events_delete_days, r.actions_log_days), (90, 120, 90));
+    assert_eq!(
+        (r.sessions_days, r.users_inactive_days, r.maint_role.as_str()),
+        (365, 365, "ttlc_maint")
+    );
+    let f = file("[retention]\nevents_archive_days = 90\nevents_delete_days = 30\n");
+    let err = Config::load_with(Some(f.path()), env(&[])).unwrap_err().to_string();
+    assert!(err.contains("events_delete_days"), "{err}");
+    // 0 keeps archived events forever.
+    let f = file("[retention]\nevents_delete_days = 0\n");
+    assert!(Config::load_with(Some(f.path()), env(&[])).is_ok());
+}
