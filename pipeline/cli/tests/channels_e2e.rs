@@ -54,6 +54,31 @@ fn ttlc(config: &Config, mock: &MockServer) -> Command {
     cmd
 }
 
+/// A fresh database and topics, and the mock TikTok server (chatting at `rate` frames/s, or its
+/// default), stopped by the returned token.
+async fn setup(tag: &str, rate: Option<u32>) -> (PgDb, Config, MockServer, CancellationToken) {
+    let db = PgDb::create().await;
+    let mut config = ttlc_testkit::config(tag);
+    config.postgres.url = db.url.clone();
+    ttlc_testkit::create_topics(&config, 3).await;
+    let stop_mock = CancellationToken::new();
+    let defaults = MockConfig::default();
+    let mock = MockServer::start(
+        MockConfig {
+            scenario: Scenario::Chat,
+            rate: rate.unwrap_or(defaults.rate),
+            heartbeat_interval: Duration::from_millis(200),
+            heartbeat_timeout: Duration::from_secs(2),
+            frame_interval: Duration::from_millis(20),
+            ..defaults
+        },
+        stop_mock.clone(),
+    )
+    .await
+    .unwrap();
+    (db, config, mock, stop_mock)
+}
+
 fn spawn_ingest(config: &Config, mock: &MockServer) -> Proc {
     Proc(ttlc(config, mock).args(["ingest", "--provider", "direct"]).spawn().unwrap())
 }
@@ -65,6 +90,16 @@ struct Api {
 }
 
 impl Api {
+    /// The API at `addr`, called as an operator.
+    fn new(addr: &str) -> Api {
+        let ttl = Duration::from_secs(600);
+        Api {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap(),
+            operator: ttlc_api::mint_token(JWT_SECRET, Role::Operator, None, ttl).unwrap(),
+        }
+    }
+
     async fn call(
         &self,
         method: reqwest::Method,
@@ -153,36 +188,13 @@ fn connected(c: &Value) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channels_work_with_api_and_ingest_as_separate_processes() {
-    let db = PgDb::create().await;
-    let mut config = ttlc_testkit::config("chan-e2e");
-    config.postgres.url = db.url.clone();
-    ttlc_testkit::create_topics(&config, 3).await;
-    let stop_mock = CancellationToken::new();
-    let mock = MockServer::start(
-        MockConfig {
-            scenario: Scenario::Chat,
-            rate: 20,
-            heartbeat_interval: Duration::from_millis(200),
-            heartbeat_timeout: Duration::from_secs(2),
-            frame_interval: Duration::from_millis(20),
-            ..MockConfig::default()
-        },
-        stop_mock.clone(),
-    )
-    .await
-    .unwrap();
-
+    let (db, config, mock, stop_mock) = setup("chan-e2e", Some(20)).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let api_proc =
         Proc(ttlc(&config, &mock).arg("api").env("TTLC_HTTP_ADDR", &addr).spawn().unwrap());
     let mut ingest = spawn_ingest(&config, &mock);
-    let ttl = Duration::from_secs(600);
-    let api = Api {
-        base: format!("http://{addr}"),
-        http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap(),
-        operator: ttlc_api::mint_token(JWT_SECRET, Role::Operator, None, ttl).unwrap(),
-    };
+    let api = Api::new(&addr);
     let start = Instant::now();
     while std::net::TcpStream::connect(&addr).is_err() {
         assert!(start.elapsed() < Duration::from_secs(30), "the API did not start");
@@ -215,6 +227,7 @@ async fn channels_work_with_api_and_ingest_as_separate_processes() {
     assert_eq!(status, 409, "{body}");
 
     // A streamer of another stream can neither see nor stop it.
+    let ttl = Duration::from_secs(600);
     let other = ttlc_api::mint_token(JWT_SECRET, Role::Streamer, Some("1234"), ttl).unwrap();
     let (status, body) = api.call(M::GET, "/channels", &other, None).await;
     assert_eq!((status, body.clone()), (200, json!([])), "{body}");
@@ -273,23 +286,7 @@ async fn channels_work_with_api_and_ingest_as_separate_processes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ttlc_all_runs_configured_and_requested_channels_through_the_table() {
-    let db = PgDb::create().await;
-    let mut config = ttlc_testkit::config("chan-all");
-    config.postgres.url = db.url.clone();
-    ttlc_testkit::create_topics(&config, 3).await;
-    let stop_mock = CancellationToken::new();
-    let mock = MockServer::start(
-        MockConfig {
-            scenario: Scenario::Chat,
-            heartbeat_interval: Duration::from_millis(200),
-            heartbeat_timeout: Duration::from_secs(2),
-            frame_interval: Duration::from_millis(20),
-            ..MockConfig::default()
-        },
-        stop_mock.clone(),
-    )
-    .await
-    .unwrap();
+    let (db, config, mock, stop_mock) = setup("chan-all", None).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("ttlc.toml");
     std::fs::write(&file, "[ingest]\nchannels = [\"@all_boot\"]\n").unwrap();
@@ -302,12 +299,7 @@ async fn ttlc_all_runs_configured_and_requested_channels_through_the_table() {
     let all = Proc(
         cmd.arg("all").env("TTLC_CONFIG", &file).env("TTLC_HTTP_ADDR", &addr).spawn().unwrap(),
     );
-    let ttl = Duration::from_secs(600);
-    let api = Api {
-        base: format!("http://{addr}"),
-        http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap(),
-        operator: ttlc_api::mint_token(JWT_SECRET, Role::Operator, None, ttl).unwrap(),
-    };
+    let api = Api::new(&addr);
     let start = Instant::now();
     while std::net::TcpStream::connect(&addr).is_err() {
         assert!(start.elapsed() < Duration::from_secs(60), "ttlc all did not start");

@@ -95,24 +95,13 @@ pub(crate) async fn ingest(
 /// `migrate_on_start` is set, so its routes never meet a missing table. Best effort: the API
 /// starts anyway and answers 503 for a store that is down (its `/health` says which).
 pub(crate) async fn migrate_for_api(config: &Config) {
-    let bound = Duration::from_millis(config.postgres.connect_timeout_ms).saturating_mul(2);
     if config.postgres.migrate_on_start {
-        match tokio::time::timeout(bound, ttlc_archive::migrate_postgres(&config.postgres.url))
-            .await
-        {
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => tracing::warn!(%error, "PostgreSQL migrations could not be applied."),
-            Err(_) => tracing::warn!("PostgreSQL migrations timed out."),
-        }
+        let migrate = ttlc_archive::migrate_postgres(&config.postgres.url);
+        best_effort(config, "PostgreSQL", "", migrate).await;
     }
     if config.clickhouse.migrate_on_start {
-        match tokio::time::timeout(bound, ttlc_archive::migrate_clickhouse(&config.clickhouse.url))
-            .await
-        {
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => tracing::warn!(%error, "ClickHouse migrations could not be applied."),
-            Err(_) => tracing::warn!("ClickHouse migrations timed out."),
-        }
+        let migrate = ttlc_archive::migrate_clickhouse(&config.clickhouse.url);
+        best_effort(config, "ClickHouse", "", migrate).await;
     }
 }
 
@@ -120,15 +109,24 @@ pub(crate) async fn migrate_for_api(config: &Config) {
 /// `postgres.migrate_on_start` is set. Best effort: ingest runs its configured channels without
 /// PostgreSQL, so an unreachable database is logged here and retried by the reconciler.
 pub(crate) async fn migrate_for_ingest(config: &Config) {
-    if !config.postgres.migrate_on_start || config.ingest.control_poll_ms == 0 {
-        return;
+    if config.postgres.migrate_on_start && config.ingest.control_poll_ms > 0 {
+        let migrate = ttlc_archive::migrate_postgres(&config.postgres.url);
+        best_effort(config, "PostgreSQL", "; channel control retries", migrate).await;
     }
+}
+
+/// Runs one store's migrations within twice the connect timeout, logging (not returning) a
+/// failure: the caller works, degraded, without them.
+async fn best_effort<T>(
+    config: &Config,
+    store: &str,
+    then: &str,
+    migrate: impl std::future::Future<Output = Result<T, ttlc_archive::ArchiveError>>,
+) {
     let bound = Duration::from_millis(config.postgres.connect_timeout_ms).saturating_mul(2);
-    match tokio::time::timeout(bound, ttlc_archive::migrate_postgres(&config.postgres.url)).await {
+    match tokio::time::timeout(bound, migrate).await {
         Ok(Ok(_)) => {}
-        Ok(Err(error)) => {
-            tracing::warn!(%error, "PostgreSQL migrations could not be applied; channel control retries.");
-        }
-        Err(_) => tracing::warn!("PostgreSQL migrations timed out; channel control retries."),
+        Ok(Err(error)) => tracing::warn!(%error, "{store} migrations could not be applied{then}."),
+        Err(_) => tracing::warn!("{store} migrations timed out{then}."),
     }
 }
