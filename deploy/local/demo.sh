@@ -63,7 +63,14 @@ curl -fsS "$api/health" >/dev/null || { echo "the API did not come up; see /var/
 
 operator=$("$ttlc" token --role OPERATOR --ttl 12h)
 say "Example rules: a gift worth >= 100 coins → overlay + log"
+# The database outlives the demo: create each example rule once, not once per run.
+existing=$(curl -fsS "$api/rules" -H "authorization: Bearer $operator" \
+    | python3 -c 'import json,sys; print("\n".join(r["name"] for r in json.load(sys.stdin)))' 2>/dev/null || true)
 for kind in overlay log; do
+    if grep -qxF "big gift $kind" <<<"$existing"; then
+        echo "rule exists: big gift → $kind" >&2
+        continue
+    fi
     curl -fsS -X POST "$api/rules" -H "authorization: Bearer $operator" -H 'content-type: application/json' \
         -d "{\"name\":\"big gift $kind\",\"eventType\":\"GIFT\",\"condition\":{\">=\":[{\"var\":\"payload.coins\"},100]},\"action\":{\"type\":\"$kind\",\"template\":\"{displayName} sent {giftCount}x {giftName} ({coins} coins)\",\"params\":{}},\"enabled\":true,\"priority\":10}" \
         >/dev/null && echo "rule created: big gift → $kind" >&2 || echo "rule $kind not created (already exists?)" >&2
