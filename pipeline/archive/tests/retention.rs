@@ -423,6 +423,17 @@ async fn a_handle_held_by_several_users_is_erased_only_when_asked_for_all() {
         .execute("UPDATE streams SET unique_id = 'shared' WHERE stream_id = 'room-b'", &[])
         .await
         .unwrap();
+    // "shared" is also an ingest channel (a streamer), next to another one.
+    stores
+        .pg
+        .client()
+        .await
+        .batch_execute(
+            "INSERT INTO ingest_channels (unique_id, desired) VALUES ('shared', 'running'), \
+             ('someone_else', 'running')",
+        )
+        .await
+        .unwrap();
     let subject = Subject::UniqueId("shared".into());
 
     let error = retention::erase(&stores.config, &subject, "dpo", false, false).await.unwrap_err();
@@ -434,6 +445,11 @@ async fn a_handle_held_by_several_users_is_erased_only_when_asked_for_all() {
     assert_eq!(report.postgres.get("events"), Some(&8), "{report}"); // 4 + 2 + user 5's 2 in room-c
     assert_eq!(report.postgres.get("users"), Some(&2));
     assert_eq!(report.postgres.get("streams_redacted"), Some(&1));
+    assert_eq!(report.postgres.get("ingest_channels"), Some(&1));
+    assert_eq!(
+        stores.pg_ids("SELECT unique_id FROM ingest_channels").await,
+        BTreeSet::from(["someone_else".to_owned()])
+    );
     assert_eq!(report.clickhouse.rows, 8);
     assert_eq!(
         stores.pg_ids("SELECT user_id FROM events WHERE user_id <> '0'").await,

@@ -11,7 +11,8 @@
 //! events keep their row (its action id is the executor's idempotency key; deleting it could
 //! re-run an action) but lose their rendered text and error; the subject's events (live and
 //! archived), notes and user rows are deleted; a handle request also clears that handle from
-//! `streams`; one `gdpr_erasures` row records who asked, whom, and the count per table. Then
+//! `streams` and deletes its `ingest_channels` row (which stops ingesting them); one
+//! `gdpr_erasures` row records who asked, whom, and the count per table. Then
 //! ClickHouse deletes the subject's analytics rows with a mutation (after the commit: ClickHouse
 //! cannot join the transaction) and the audit row gets `clickhouse_done`.
 //!
@@ -64,7 +65,7 @@ pub struct ErasureReport {
     /// The TikTok user ids erased.
     pub user_ids: Vec<String>,
     /// PostgreSQL rows per table: `events`, `events_archive`, `user_notes`, `users` deleted;
-    /// `actions_log_redacted`, `streams_redacted` updated.
+    /// `actions_log_redacted`, `streams_redacted` updated; `ingest_channels` deleted.
     pub postgres: BTreeMap<&'static str, u64>,
     /// The subject's events in ClickHouse and whether the delete mutation finished.
     pub clickhouse: ChDelete,
@@ -261,6 +262,10 @@ async fn delete_in_postgres(
         let rows =
             tx.execute("UPDATE streams SET unique_id = NULL WHERE unique_id = $1", &[name]).await?;
         counts.insert("streams_redacted", rows);
+        // Their ingest channel: the row names them and keeps what was requested for them.
+        // Deleting it also stops ingesting them: the process holding it finds its lease gone.
+        let rows = tx.execute("DELETE FROM ingest_channels WHERE unique_id = $1", &[name]).await?;
+        counts.insert("ingest_channels", rows);
     }
     Ok(counts)
 }
