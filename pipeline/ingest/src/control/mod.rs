@@ -216,7 +216,7 @@ impl Reconciler {
             }
         }
         for id in &lost {
-            tracing::warn!(channel = %id, "Another ingest process holds this channel now; stopping it here.");
+            tracing::warn!(channel = %id, "This process no longer holds the channel (another ingest process took it, or its row was erased); stopping it here.");
         }
         let halt: Vec<String> =
             lost.iter().chain(&stopped).chain(refused.iter().map(|(id, _)| id)).cloned().collect();
