@@ -107,6 +107,15 @@ fn sse(feed: impl Stream<Item = FeedItem> + Send + 'static, heartbeat: Duration)
     )
 }
 
+/// The filter of a stream's event feed (SSE and WebSocket alike).
+fn stream_events(
+    stream_id: String,
+    event_type: Option<&str>,
+    user: Option<String>,
+) -> ApiResult<Filter> {
+    Ok(Filter { stream_id: Some(stream_id), kinds: event_types(event_type)?, user, rule_id: None })
+}
+
 #[OpenApi(tag = "Tag::Live")]
 impl LiveApi {
     /// Live events of a stream (SSE). Resume with the `Last-Event-ID` header (or `lastEventId`).
@@ -130,12 +139,7 @@ impl LiveApi {
         last_event_id_query: Query<Option<String>>,
     ) -> ApiResult<SseResponse> {
         auth.0.require(Role::Moderator, &id.0)?;
-        let filter = Filter {
-            stream_id: Some(id.0),
-            kinds: event_types(event_type.0.as_deref())?,
-            user: user.0,
-            rule_id: None,
-        };
+        let filter = stream_events(id.0, event_type.0.as_deref(), user.0)?;
         let last = last_event_id.0.or(last_event_id_query.0);
         let feed = open_feed(&state, &auth, &state.unified, filter, last.as_deref())?;
         Ok(sse(feed, state.heartbeat()))
@@ -160,12 +164,7 @@ impl LiveApi {
         ws: WebSocket,
     ) -> ApiResult<WsResponse> {
         auth.0.require(Role::Moderator, &id.0)?;
-        let filter = Filter {
-            stream_id: Some(id.0),
-            kinds: event_types(event_type.0.as_deref())?,
-            user: user.0,
-            rule_id: None,
-        };
+        let filter = stream_events(id.0, event_type.0.as_deref(), user.0)?;
         let feed = open_feed(&state, &auth, &state.unified, filter, last_event_id.0.as_deref())?;
         let heartbeat = state.heartbeat();
         let response = ws.on_upgrade(move |socket| async move {
